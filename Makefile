@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test bench lint format clean
+
+$(VENV)/.stamp-base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-base
+	$(PIP) install -e '.[test,dask]'
+	touch $@
+
+$(VENV)/.stamp-bench: $(VENV)/.stamp-test
+	$(PIP) install -e '.[bench]'
+	touch $@
+
+demo: $(VENV)/.stamp-base
+	$(VENV)/bin/bcekit demo
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest -n 2 -q
+
+bench: $(VENV)/.stamp-bench
+	$(PY) -m benchmarks
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache bcekit-report
