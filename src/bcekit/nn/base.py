@@ -3,10 +3,15 @@
 A layer owns its parameters. ``forward(x)`` computes the output and keeps what the
 backward pass needs; ``backward(grad_out)`` applies the chain rule for this one layer,
 *accumulates* ``∂L/∂θ`` into each ``Parameter.grad`` and returns ``∂L/∂x``.
+
+Composite layers (:class:`~bcekit.nn.Sequential`, a U-Net) list their sub-layers in
+:meth:`Layer.children`; naming, ``zero_grad``, ``train``/``eval`` and the state dict then
+work through the whole tree without further code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +42,8 @@ class Layer:
 
     Subclasses set ``self.params`` (name -> :class:`Parameter`) and implement
     :meth:`forward` and :meth:`backward`. ``training`` switches layers such as Dropout
-    between their training and inference behaviour.
+    between their training and inference behaviour. Layers made of other layers
+    override :meth:`children`.
     """
 
     params: dict[str, Parameter]
@@ -56,9 +62,24 @@ class Layer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
+    def children(self) -> list[tuple[str, Layer]]:
+        """Sub-layers as ``(name, layer)`` pairs; empty for a leaf layer."""
+        return []
+
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]:
+        """Every trainable parameter with its dotted name, e.g. ``"0.weight"``.
+
+        The layer's own parameters come first, then those of each child in order,
+        named ``"<child name>.<parameter name>"``.
+        """
+        named = [(prefix + name, p) for name, p in self.params.items()]
+        for child_name, child in self.children():
+            named.extend(child.named_parameters(f"{prefix}{child_name}."))
+        return named
+
     def parameters(self) -> list[Parameter]:
         """The layer's trainable parameters, in a fixed order."""
-        return list(self.params.values())
+        return [p for _, p in self.named_parameters()]
 
     def zero_grad(self) -> None:
         for p in self.parameters():
@@ -66,7 +87,108 @@ class Layer:
 
     def train(self, mode: bool = True) -> Layer:
         self.training = mode
+        for _, child in self.children():
+            child.train(mode)
         return self
 
     def eval(self) -> Layer:
         return self.train(False)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter value, keyed by :meth:`named_parameters` names."""
+        return {name: p.value.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Copy values from ``state`` into the existing parameter arrays, in place.
+
+        The keys must be exactly those of :meth:`state_dict`, and each array must have
+        the parameter's shape and dtype; nothing is copied unless everything matches.
+        Parameters keep their identity, so optimisers holding them stay valid.
+
+        Raises
+        ------
+        ValueError
+            On missing or unexpected keys, or a shape or dtype mismatch.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping of str to arrays; got {type(state).__name__}")
+        named = dict(self.named_parameters())
+        missing = [k for k in named if k not in state]
+        unexpected = [k for k in state if k not in named]
+        if missing or unexpected:
+            raise ValueError(
+                f"state keys do not match the model: missing {missing}, unexpected {unexpected}"
+            )
+        for key, p in named.items():
+            arr = state[key]
+            if not isinstance(arr, np.ndarray):
+                raise TypeError(f"state[{key!r}] must be a numpy array; got {type(arr).__name__}")
+            if arr.shape != p.value.shape:
+                raise ValueError(
+                    f"state[{key!r}] must have shape {p.value.shape}; got {arr.shape}"
+                )
+            if arr.dtype != p.value.dtype:
+                raise ValueError(
+                    f"state[{key!r}] must have dtype {p.value.dtype}; got {arr.dtype}"
+                )
+        for key, p in named.items():
+            np.copyto(p.value, state[key])
+
+
+def check_grad_shape(grad_out: np.ndarray, expected: tuple[int, ...] | None, layer: Layer) -> None:
+    """Raise unless ``grad_out`` has the shape of the layer's last output.
+
+    ``expected`` is ``None`` when no forward pass has run yet.
+    """
+    if expected is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward() called before forward()")
+    if np.shape(grad_out) != expected:
+        raise ValueError(
+            f"grad_out must have the shape of the last output {expected}; "
+            f"got {np.shape(grad_out)}"
+        )
+
+
+def pack_parameters(layer: Layer) -> Parameter:
+    """Move every parameter of ``layer`` into one contiguous buffer; return it as a Parameter.
+
+    Each parameter's ``value`` and ``grad`` become views into two flat arrays (values and
+    gradients are copied over), and the returned :class:`Parameter` holds those flat
+    arrays. An optimiser given ``[pack_parameters(model)]`` then updates the whole model
+    with one set of array operations instead of one set per parameter, which is what
+    dominates the cost of small networks. The update is the same as per-parameter
+    updates for element-wise rules (SGD, momentum, Adam, RMSProp).
+
+    Call it before creating the optimiser: the per-layer arrays are replaced. Layers must
+    read ``Parameter.value`` and ``Parameter.grad`` on each call rather than keep the
+    arrays. Each view starts on a 64-byte boundary; the padding between views stays zero.
+
+    Raises
+    ------
+    ValueError
+        If the layer has no parameters, or they do not share one dtype.
+    """
+    named = list({id(p): (name, p) for name, p in layer.named_parameters()}.values())
+    if not named:
+        raise ValueError("layer must have parameters to pack; it has none")
+    dtypes = {p.value.dtype for _, p in named}
+    if len(dtypes) != 1:
+        raise ValueError(f"parameters must share one dtype to be packed; got {sorted(map(str, dtypes))}")
+    dtype = dtypes.pop()
+    step = max(1, 64 // dtype.itemsize)
+    offsets, end = [], 0
+    for _, p in named:
+        offsets.append(end)
+        end += -(-p.value.size // step) * step
+    flat_value = np.zeros(end, dtype=dtype)
+    flat_grad = np.zeros(end, dtype=dtype)
+    for (_, p), start in zip(named, offsets, strict=True):
+        stop = start + p.value.size
+        value = flat_value[start:stop].reshape(p.value.shape)
+        grad = flat_grad[start:stop].reshape(p.value.shape)
+        value[...] = p.value
+        grad[...] = p.grad
+        p.value, p.grad = value, grad
+    flat = Parameter(flat_value, name="packed")
+    flat.grad = flat_grad
+    return flat

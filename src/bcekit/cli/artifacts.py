@@ -1,0 +1,117 @@
+"""Model folders on disk: the model, its preprocessing, and safe publication of output folders.
+
+A model folder holds ``model.safetensors`` + ``model.json`` (written by :func:`bcekit.io.save`)
+and ``preprocess.json`` (the :class:`~bcekit.data.tables.TablePreprocessor` that turns a
+table into the model's features). Output folders are built under a temporary name next to
+their destination and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bcekit.cli.errors import CLIError
+
+PREPROCESS_FILE = "preprocess.json"
+MODEL_FILES = ("model.safetensors", "model.json")
+
+# Files whose presence marks a folder as earlier bcekit output, safe to replace.
+_OUTPUT_MARKERS = (*MODEL_FILES, "metrics.json", "report.html", "checkpoint")
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str = "--output") -> Path:
+    """Validate an output folder before any work starts.
+
+    The parent folder must exist and be writable; the folder itself must not exist, or be
+    empty, or hold earlier bcekit output (which the run will replace when it finishes).
+
+    Raises
+    ------
+    CLIError
+        With the option name and the problem.
+    """
+    path = Path(path)
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise CLIError(f"{option} {path}: the folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path}: cannot write in {parent} (permission denied)")
+    if path.exists():
+        if not path.is_dir():
+            raise CLIError(f"{option} {path}: exists and is not a folder; choose another path")
+        entries = [p.name for p in path.iterdir()]
+        if entries and not any(name in entries for name in _OUTPUT_MARKERS):
+            raise CLIError(
+                f"{option} {path}: exists and holds other files; choose a new or empty folder"
+            )
+    return path
+
+
+@contextlib.contextmanager
+def publish(path: Path) -> Iterator[Path]:
+    """Yield a temporary folder that replaces ``path`` when the block finishes cleanly."""
+    from bcekit.io import atomic_directory
+
+    with atomic_directory(path, overwrite=True) as tmp:
+        yield tmp
+
+
+def save_model_dir(directory: Path, model: Any, preprocessor: Any) -> None:
+    """Write ``model`` and its preprocessing into ``directory`` (created if needed)."""
+    from bcekit import io
+
+    directory.mkdir(parents=True, exist_ok=True)
+    io.save(model, directory)
+    text = json.dumps(preprocessor.to_dict(), indent=2, allow_nan=False)
+    (directory / PREPROCESS_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def load_model_dir(path: str | os.PathLike[str]) -> tuple[Any, Any]:
+    """Read a model folder written by :func:`save_model_dir`.
+
+    Returns
+    -------
+    (estimator, TablePreprocessor)
+
+    Raises
+    ------
+    CLIError
+        Folder or files missing, corrupt, truncated, edited, or inconsistent with each other.
+    """
+    from bcekit import io
+    from bcekit.data.tables import TablePreprocessor
+
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"{path}: no such model folder")
+    if not path.is_dir():
+        raise CLIError(f"{path}: not a model folder (expected a folder with {MODEL_FILES[1]})")
+    absent = [name for name in (*MODEL_FILES, PREPROCESS_FILE) if not (path / name).is_file()]
+    if absent:
+        hint = " (was it written by 'bcekit train'?)" if PREPROCESS_FILE in absent else ""
+        raise CLIError(f"{path}: not a complete model folder; missing {', '.join(absent)}{hint}")
+    try:
+        model = io.load(path)
+    except io.ModelFileError as exc:
+        raise CLIError(f"{path}: the model file is unusable: {exc}") from exc
+    except OSError as exc:
+        raise CLIError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
+    preprocess_path = path / PREPROCESS_FILE
+    try:
+        document = json.loads(preprocess_path.read_text(encoding="utf-8"))
+        preprocessor = TablePreprocessor.from_dict(document)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise CLIError(f"{preprocess_path}: corrupt or edited ({exc})") from exc
+    n_model = getattr(model, "n_features_in_", None)
+    n_pre = len(preprocessor.feature_names)
+    if n_model is not None and n_model != n_pre:
+        raise CLIError(
+            f"{path}: the model expects {n_model} features but {PREPROCESS_FILE} makes {n_pre}; "
+            "the folder was edited or mixes files from different runs"
+        )
+    return model, preprocessor

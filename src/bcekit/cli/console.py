@@ -1,0 +1,87 @@
+"""Terminal output for commands: results on stdout (a table or JSON), notes and progress on stderr.
+
+``--quiet`` silences notes and progress; results are still printed. ``--json`` turns results
+into one JSON document on stdout, so it can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import click
+
+from bcekit.cli.options import settings
+
+
+def _console(stderr: bool) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """An informational line on stderr, unless ``--quiet``."""
+    if not settings().quiet:
+        click.echo(message, err=True)
+
+
+def emit_json(payload: Any) -> None:
+    """Write ``payload`` as indented JSON to stdout."""
+    click.echo(json.dumps(payload, indent=2))
+
+
+def print_metrics(metrics: Mapping[str, Mapping[str, Any]], *, title: str) -> None:
+    """A table with one row per model and one column per metric (JSON under ``--json``).
+
+    Parameters
+    ----------
+    metrics : mapping of str to dict
+        Model name to :func:`bcekit.plots.report.classification_metrics` output.
+    title : str
+        Table caption.
+    """
+    if settings().json:
+        emit_json({"models": {name: dict(values) for name, values in metrics.items()}})
+        return
+    from rich.table import Table
+
+    from bcekit.plots.report import METRIC_LABELS, format_metric
+
+    table = Table(title=title)
+    table.add_column("model")
+    for label in METRIC_LABELS.values():
+        table.add_column(label, justify="right")
+    table.add_column("samples", justify="right")
+    for name, values in metrics.items():
+        table.add_row(
+            name,
+            *(format_metric(values.get(k)) for k in METRIC_LABELS),
+            format_metric(values.get("n_samples")),
+        )
+    _console(stderr=False).print(table)
+
+
+def progress(total: int, description: str) -> Any:
+    """A rich progress bar on stderr that is hidden under ``--quiet``.
+
+    Returns
+    -------
+    (rich.progress.Progress, task id)
+        Use the progress object as a context manager and advance the task.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        disable=settings().quiet,
+        transient=False,
+    )
+    task = bar.add_task(description, total=total, status="")
+    return bar, task

@@ -1,0 +1,110 @@
+"""``bcekit predict``: apply a saved model to a table and write its predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bcekit.cli.errors import CLIError
+from bcekit.cli.options import global_options
+
+EPILOG = """\b
+Examples:
+  bcekit predict run1 new.csv --output predictions.csv
+  bcekit predict run1 new.parquet -o predictions.parquet --threshold 0.3
+"""
+
+PROBABILITY_COLUMN = "probability"
+LABEL_COLUMN = "label"
+_WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _check_output_file(path: Path) -> str:
+    kind = _WRITERS.get(path.suffix.lower())
+    if kind is None:
+        raise CLIError(f"--output {path}: unknown file type; end the name in .csv or .parquet")
+    if not path.resolve().parent.is_dir():
+        raise CLIError(f"--output {path}: the folder {path.resolve().parent} does not exist")
+    if path.is_dir():
+        raise CLIError(f"--output {path}: is a folder; give a file name")
+    return kind
+
+
+@click.command(epilog=EPILOG)
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Where to write: .csv or .parquet.",
+)
+@click.option("--drop", multiple=True, metavar="COLS", help="Columns to ignore (comma-separated).")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Predict the positive class when its probability exceeds this.",
+)
+@global_options
+def predict(
+    model_dir: Path, data: Path, output: Path, drop: tuple[str, ...], threshold: float
+) -> None:
+    """Predict every row of DATA with the model in MODEL_DIR.
+
+    FILE gets DATA's columns plus 'probability' (of the positive class, the second of the
+    model's two classes) and 'label' (the predicted class).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from bcekit.cli.artifacts import load_model_dir
+    from bcekit.cli.console import emit_json, note
+    from bcekit.cli.options import settings
+    from bcekit.cli.tabular import drop_columns, split_names
+    from bcekit.data.tables import DataError, read_table
+    from bcekit.io import atomic_write
+
+    kind = _check_output_file(output)
+    model, pre = load_model_dir(model_dir)
+    source = str(data)
+    table = drop_columns(read_table(data), split_names(drop), source)
+    clash = [c for c in (PROBABILITY_COLUMN, LABEL_COLUMN) if c in table.column_names]
+    if clash:
+        raise DataError(
+            source,
+            f"already has columns {clash} that predictions would overwrite",
+            [("drop", ",".join(clash))],
+        )
+    proba = model.predict_proba(pre.transform(table, source=source))[:, 1]
+    labels = pre.decode_labels((proba > threshold).astype(np.int64))
+    result = table.append_column(PROBABILITY_COLUMN, pa.array(proba)).append_column(
+        LABEL_COLUMN, labels
+    )
+    with atomic_write(output, "wb") as handle:
+        if kind == "csv":
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(result, handle)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(result, handle)
+    positives = int(np.count_nonzero(proba > threshold))
+    summary = {
+        "output": str(output),
+        "rows": result.num_rows,
+        "positive_class": pre.classes[1],
+        "predicted_positive": positives,
+    }
+    if settings().json:
+        emit_json(summary)
+    else:
+        note(
+            f"wrote {result.num_rows} predictions to {output} "
+            f"({positives} predicted {pre.classes[1]!r})"
+        )

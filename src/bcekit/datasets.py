@@ -1,0 +1,10 @@
+"""Every data set bcekit can load or generate, in one flat namespace.
+
+>>> from bcekit.datasets import make_shapes
+>>> images, masks = make_shapes(4, random_state=0)
+"""
+
+from bcekit.data.nuclei import NucleiTiles, load_nuclei
+from bcekit.data.shapes import make_shapes
+
+__all__ = ["NucleiTiles", "load_nuclei", "make_shapes"]

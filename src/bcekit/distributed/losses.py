@@ -1,0 +1,158 @@
+"""BCE with logits over dask arrays: per-chunk fused kernels, tree-summed partials.
+
+Results are **lazy**: the value is a 0-d dask array and the gradient a dask array chunked like
+the logits; call ``.compute()`` (or ``dask.compute(value, grad)`` to share one pass).
+
+Each chunk returns three partial sums ``[Σ w·ℓ, number counted, Σ w]``; Dask adds them in a
+tree (``split_every``), and the reduction is finished on that 3-vector:
+
+    mean          = Σ w·ℓ / n_counted
+    weighted_mean = Σ w·ℓ / Σ w
+    sum           = Σ w·ℓ
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bcekit.distributed._compat import require_dask
+from bcekit.losses import BinaryCrossEntropyWithLogits
+
+_REDUCTIONS = ("mean", "weighted_mean", "sum")
+
+
+def _split(rest: tuple, has_weight: bool, has_mask: bool) -> tuple[Any, Any, list]:
+    """Unpack the optional ``weight`` and ``mask`` blocks that follow logits and targets."""
+    rest = list(rest)
+    w = rest.pop(0) if has_weight else None
+    m = rest.pop(0) if has_mask else None
+    return w, m, rest
+
+
+def _block_partials(z, y, *rest, loss, has_weight, has_mask) -> np.ndarray:
+    """``[Σ w·ℓ, n counted, Σ w]`` for one chunk, shaped (1, 3) for stacking."""
+    w, m, _ = _split(rest, has_weight, has_mask)
+    total = loss(z, y, weight=w, mask=m)
+    counted = z.size if m is None else np.count_nonzero(m)
+    weights = np.broadcast_to(1.0 if w is None else w, z.shape)
+    weight_sum = np.sum(weights, where=True if m is None else m, dtype=np.float64)
+    return np.array([[float(total), counted, weight_sum]])
+
+
+def _block_grad(z, y, *rest, loss, has_weight, has_mask) -> np.ndarray:
+    """∂(Σ w·ℓ)/∂z for one chunk, times the reduction's scale (the last operand)."""
+    w, m, (scale,) = _split(rest, has_weight, has_mask)
+    _, grad = loss.value_and_grad(z, y, weight=w, mask=m)
+    grad *= grad.dtype.type(scale)
+    return grad
+
+
+def _aligned(da: Any, x: Any, like: Any, name: str) -> Any:
+    if x is None:
+        return None
+    x = da.asarray(x)
+    if x.shape != like.shape:
+        raise ValueError(
+            f"{name} must have the logits' shape {like.shape} for dask input; got {x.shape}"
+        )
+    return x.rechunk(like.chunks)
+
+
+def _operands(logits, targets, weight, mask):
+    """Logits, targets and the given optional arrays, chunked alike, plus the presence flags."""
+    da = require_dask()
+    z = da.asarray(logits)
+    y = _aligned(da, targets, z, "targets")
+    w = _aligned(da, weight, z, "weight")
+    m = _aligned(da, mask, z, "mask")
+    flags = {"has_weight": w is not None, "has_mask": m is not None}
+    return [z, y, *(a for a in (w, m) if a is not None)], flags
+
+
+def _totals(operands, flags, loss):
+    """Tree-summed ``[Σ w·ℓ, n counted, Σ w]`` over all chunks (lazy)."""
+    flat = [a.ravel() for a in operands]
+    parts = flat[0].map_blocks(
+        _block_partials,
+        *flat[1:],
+        loss=loss,
+        **flags,
+        chunks=((1,) * flat[0].numblocks[0], (3,)),
+        new_axis=1,
+        dtype=np.float64,
+    )
+    return parts.sum(axis=0, split_every=8)
+
+
+def _scale(totals, reduction: str):
+    """The reduction's factor on Σ w·ℓ: 1, 1/n_counted or 1/Σw (0 when nothing counted)."""
+    if reduction == "sum":
+        return 1.0
+    denominator = totals[1] if reduction == "mean" else totals[2]
+    safe = denominator + (denominator == 0)
+    return (denominator > 0) / safe
+
+
+def _make_loss(pos_weight, label_smoothing) -> BinaryCrossEntropyWithLogits:
+    return BinaryCrossEntropyWithLogits(
+        pos_weight=pos_weight, label_smoothing=label_smoothing, reduction="sum"
+    )
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"reduction must be one of {_REDUCTIONS} for dask input; got {reduction!r}"
+        )
+
+
+def binary_cross_entropy_with_logits(
+    logits: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: float | None = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+) -> Any:
+    r"""Lazy BCE with logits over dask arrays.
+
+    .. math:: \ell_i = -[pw\,y_i \log\sigma(z_i) + (1-y_i)\log(1-\sigma(z_i))]
+
+    Same semantics as :func:`bcekit.losses.binary_cross_entropy_with_logits` (scalar
+    ``pos_weight`` only); ``targets``, ``weight`` and ``mask`` must have the logits' shape and
+    are rechunked to match. Returns a 0-d dask array.
+    """
+    _check_reduction(reduction)
+    operands, flags = _operands(logits, targets, weight, mask)
+    totals = _totals(operands, flags, _make_loss(pos_weight, label_smoothing))
+    return totals[0] * _scale(totals, reduction)
+
+
+def value_and_grad(
+    logits: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: float | None = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+) -> tuple[Any, Any]:
+    """Lazy ``(value, ∂value/∂logits)`` over dask arrays; compute both with ``dask.compute``.
+
+    The gradient of the sum is computed per chunk and scaled by the reduction's denominator
+    (``1``, ``1/n_counted`` or ``1/Σw``), itself a tree-summed partial.
+    """
+    _check_reduction(reduction)
+    loss = _make_loss(pos_weight, label_smoothing)
+    operands, flags = _operands(logits, targets, weight, mask)
+    totals = _totals(operands, flags, loss)
+    scale = _scale(totals, reduction)
+    grad = operands[0].map_blocks(
+        _block_grad, *operands[1:], scale, loss=loss, **flags, dtype=operands[0].dtype
+    )
+    return totals[0] * scale, grad

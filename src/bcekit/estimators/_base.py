@@ -1,0 +1,366 @@
+"""What the BCE estimators share: target encoding, weights, the loss, and prediction from logits.
+
+Every estimator here predicts *logits* and turns them into classes and probabilities the same
+way, by the kind of target it was fitted on (scikit-learn's ``type_of_target`` names):
+
+========================  =========================  ======================  ===================
+``target_type_``          loss                       ``decision_function``   ``predict_proba``
+========================  =========================  ======================  ===================
+``"binary"``              sigmoid + BCE (or focal)   ``(n,)``                ``(n, 2)``
+``"multiclass"``          softmax cross-entropy      ``(n, n_classes)``      ``(n, n_classes)``
+``"multilabel-indicator"`` one sigmoid + BCE / label  ``(n, n_labels)``       ``(n, n_labels)``
+========================  =========================  ======================  ===================
+
+Internally binary targets are handled as a single label: logits and targets have shape
+``(n, 1)``, so the binary and multi-label code paths are one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+
+__all__ = [
+    "LOSS_CONSTRAINTS",
+    "BCEClassifierMixin",
+    "Targets",
+    "encode_targets",
+    "make_loss",
+    "resolve_pos_weight",
+    "resolve_weights",
+]
+
+BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel-indicator"
+
+# Parameter constraints shared by the estimators (scikit-learn's declarative checks).
+LOSS_CONSTRAINTS: dict[str, list[Any]] = {
+    "loss": [StrOptions({"bce", "focal"})],
+    "gamma": [Interval(Real, 0, None, closed="left")],
+    "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    "pos_weight": [Interval(Real, 0, None, closed="neither"), StrOptions({"balanced"}),
+                   "array-like", None],
+    "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    "random_state": ["random_state"],
+    "warm_start": ["boolean"],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Encoded training targets.
+
+    Attributes
+    ----------
+    kind : str
+        ``"binary"``, ``"multiclass"`` or ``"multilabel-indicator"``.
+    classes : ndarray
+        The class labels (``arange(n_labels)`` for multi-label targets).
+    encoded : ndarray
+        What the loss consumes: float ``(n, 1)`` in {0, 1} for binary targets, int64 class
+        ids ``(n,)`` for multiclass, float ``(n, n_labels)`` for multi-label.
+    """
+
+    kind: str
+    classes: np.ndarray
+    encoded: np.ndarray
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of logits per sample."""
+        return len(self.classes) if self.kind == MULTICLASS else self.encoded.shape[1]
+
+
+def encode_targets(y: Any, dtype: np.dtype, classes: np.ndarray | None = None) -> Targets:
+    """Check classification targets and encode them for the loss.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Class labels, or a 0/1 indicator matrix for multi-label targets.
+    dtype : numpy dtype
+        Float dtype of the encoded binary / multi-label targets (the data's dtype).
+    classes : ndarray, optional
+        Known classes (from an earlier ``fit``/``partial_fit`` or the ``classes``
+        argument); labels outside them are an error. Default: the labels in ``y``.
+
+    Returns
+    -------
+    Targets
+    """
+    check_classification_targets(y)
+    if sp.issparse(y):
+        y = y.toarray()
+    kind = type_of_target(y, input_name="y")
+    if kind == MULTILABEL:
+        y = np.asarray(y)
+        n_labels = y.shape[1]
+        if classes is not None and len(classes) != n_labels:
+            raise ValueError(
+                f"y has {n_labels} labels but the model was fitted with {len(classes)}"
+            )
+        return Targets(MULTILABEL, np.arange(n_labels), (y > 0).astype(dtype))
+    y = column_or_1d(y, warn=True)
+    if classes is None:
+        classes = np.unique(y)
+    else:
+        unseen = np.setdiff1d(np.unique(y), classes)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} not in classes {np.asarray(classes).tolist()}"
+            )
+    if len(classes) < 2:
+        raise ValueError(
+            "y must contain at least 2 classes to train a classifier; "
+            f"got only one class: {classes[0]!r}"
+        )
+    ids = np.searchsorted(classes, y)
+    if len(classes) == 2:
+        return Targets(BINARY, classes, ids.astype(dtype).reshape(-1, 1))
+    return Targets(MULTICLASS, classes, ids.astype(np.int64))
+
+
+def resolve_weights(
+    sample_weight: Any, X: Any, targets: Targets, class_weight: Any, y: Any
+) -> np.ndarray:
+    """Per-element loss weights: ``sample_weight`` times the class weight of each target.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,) or None
+        Non-negative weight of each row (None: all ones).
+    X : array-like
+        The training data (for the length and dtype).
+    targets : Targets
+        Encoded targets.
+    class_weight : dict, list of dict, "balanced" or None
+        scikit-learn semantics: ``{label: weight}`` or ``"balanced"``
+        (``n_samples / (n_classes · count)``, counted with ``sample_weight``). For multi-label
+        targets, a list with one ``{0: w0, 1: w1}`` dict per label, or ``"balanced"`` for
+        each label separately.
+    y : array-like
+        The original labels (``class_weight`` dict keys refer to them).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 1) or (n_samples, n_labels)
+        Broadcasts against the loss targets (``(n_samples, n_labels)`` only when a multi-label
+        ``class_weight`` is given).
+
+    Raises
+    ------
+    ValueError
+        On negative weights, or when fewer than 2 classes keep a positive total weight.
+    """
+    dtype = X.dtype
+    sw = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
+    if targets.kind == MULTILABEL:
+        weights = sw.reshape(-1, 1)
+        if class_weight is not None:
+            weights = weights * _multilabel_class_weights(class_weight, targets.encoded, sw)
+        return weights.astype(dtype, copy=False)
+    ids = targets.encoded.ravel().astype(np.intp)
+    if class_weight is not None:
+        if isinstance(class_weight, list):
+            raise ValueError(
+                "class_weight as a list of dicts is for multi-label y; got a list for "
+                f"{targets.kind} y: use a dict {{label: weight}} or 'balanced'"
+            )
+        per_class = compute_class_weight(
+            class_weight, classes=targets.classes, y=targets.classes[ids], sample_weight=sw
+        )
+        sw = sw * per_class[ids].astype(dtype)
+    totals = np.bincount(ids, weights=sw, minlength=len(targets.classes))
+    kept = targets.classes[totals > 0]
+    if len(kept) < 2:
+        raise ValueError(
+            "sample_weight and class_weight leave fewer than 2 classes with a positive total "
+            f"weight (classes kept: {kept.tolist()}); a classifier needs at least 2"
+        )
+    return sw.reshape(-1, 1)
+
+
+def _multilabel_class_weights(class_weight: Any, Y: np.ndarray, sw: np.ndarray) -> np.ndarray:
+    """Element weights ``(n, n_labels)`` from one class weighting per label column."""
+    n_labels = Y.shape[1]
+    if isinstance(class_weight, dict):
+        raise ValueError(
+            "class_weight for multi-label y must be 'balanced' or a list of one "
+            f"{{0: w0, 1: w1}} dict per label ({n_labels}); got a dict"
+        )
+    if isinstance(class_weight, list) and len(class_weight) != n_labels:
+        raise ValueError(
+            f"class_weight must have one dict per label ({n_labels}); got {len(class_weight)}"
+        )
+    out = np.empty_like(Y)
+    binary = np.array([0, 1])
+    for j in range(n_labels):
+        cw = class_weight if isinstance(class_weight, str) else class_weight[j]
+        col = Y[:, j].astype(np.intp)
+        present = np.unique(col)
+        per_class = np.ones(2)
+        per_class[present] = compute_class_weight(
+            cw, classes=binary[present], y=col, sample_weight=sw
+        )
+        out[:, j] = per_class[col]
+    return out
+
+
+def resolve_pos_weight(
+    pos_weight: Any, targets: Targets, weights: np.ndarray
+) -> float | np.ndarray | None:
+    """The positive-class weight of the BCE loss.
+
+    ``"balanced"`` gives ``n_neg / n_pos`` per label (counted with ``weights``), so both
+    classes carry the same total weight; a number applies to every label, an array gives one
+    value per label.
+    """
+    if pos_weight is None:
+        return None
+    if targets.kind == MULTICLASS:
+        raise ValueError(
+            "pos_weight applies to binary and multi-label targets; y has "
+            f"{len(targets.classes)} classes: use class_weight instead"
+        )
+    Y = targets.encoded
+    n_outputs = Y.shape[1]
+    if isinstance(pos_weight, str):
+        w = np.broadcast_to(weights, Y.shape)
+        n_pos = np.sum(w * Y, axis=0, dtype=np.float64)
+        n_neg = np.sum(w * (1 - Y), axis=0, dtype=np.float64)
+        if np.any(n_pos == 0):
+            raise ValueError("pos_weight='balanced' needs positive samples in every label of y")
+        pw = n_neg / n_pos
+        return float(pw[0]) if targets.kind == BINARY else pw
+    pw = np.asarray(pos_weight, dtype=np.float64)
+    if pw.ndim == 0:
+        return float(pw)
+    if pw.shape != (n_outputs,) or not np.all(np.isfinite(pw) & (pw > 0)):
+        raise ValueError(
+            f"pos_weight must be a positive number, 'balanced' or {n_outputs} positive "
+            f"values (one per label); got an array of shape {pw.shape}"
+        )
+    return pw
+
+
+def check_loss_options(kind: str, loss: str, pos_weight: Any, n_classes: int) -> None:
+    """Reject option combinations that have no meaning for these targets."""
+    if loss == "focal" and kind == MULTICLASS:
+        raise ValueError(
+            f"loss='focal' needs binary or multi-label y; y has {n_classes} classes: "
+            "use loss='bce' (softmax cross-entropy)"
+        )
+    if loss == "focal" and pos_weight is not None:
+        raise ValueError(
+            "pos_weight applies to loss='bce'; with loss='focal' weight the classes with alpha"
+        )
+
+
+def make_loss(
+    kind: str,
+    *,
+    loss: str,
+    gamma: float,
+    alpha: float | None,
+    pos_weight: float | np.ndarray | None,
+    label_smoothing: float,
+    reduction: str = "sum",
+) -> Any:
+    """The configured loss object from :mod:`bcekit.losses` for this kind of target.
+
+    Binary and multi-label targets get ``BinaryCrossEntropyWithLogits`` (or
+    ``SigmoidFocalLoss`` for ``loss="focal"``); multiclass targets ``SoftmaxCrossEntropy``.
+    Each has ``value_and_grad(logits, targets, *, weight) -> (value, ∂value/∂logits)``.
+    """
+    from bcekit import losses
+
+    if kind == MULTICLASS:
+        return losses.SoftmaxCrossEntropy(label_smoothing=label_smoothing, reduction=reduction)
+    if loss == "focal":
+        return losses.SigmoidFocalLoss(
+            gamma=gamma, alpha=alpha, label_smoothing=label_smoothing, reduction=reduction
+        )
+    return losses.BinaryCrossEntropyWithLogits(
+        pos_weight=pos_weight, label_smoothing=label_smoothing, reduction=reduction
+    )
+
+
+class BCEClassifierMixin(ClassifierMixin):
+    """``predict``, ``predict_proba`` and ``predict_log_proba`` from ``decision_function``.
+
+    The estimator sets ``classes_`` and ``target_type_`` when fitted and implements
+    ``decision_function`` (logits).
+    """
+
+    classes_: np.ndarray
+    target_type_: str
+
+    def decision_function(self, X: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities.
+
+        ``σ(z)`` for binary (returned as ``[1 − σ(z), σ(z)]``, shape ``(n, 2)``) and
+        multi-label targets, ``softmax(z)`` for multiclass.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or (n_samples, n_labels)
+        """
+        z = self.decision_function(X)
+        if self.target_type_ == BINARY:
+            return np.column_stack([expit(-z), expit(z)])
+        if self.target_type_ == MULTICLASS:
+            return softmax(z, axis=1)
+        return expit(z)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`, computed from the logits without underflow."""
+        z = self.decision_function(X)
+        if self.target_type_ == BINARY:
+            return np.column_stack([log_expit(-z), log_expit(z)])
+        if self.target_type_ == MULTICLASS:
+            return log_softmax(z, axis=1)
+        return log_expit(z)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels: the most probable class, or a 0/1 row per label (multi-label).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        z = self.decision_function(X)
+        if self.target_type_ == BINARY:
+            return self.classes_[(z > 0).astype(np.intp)]
+        if self.target_type_ == MULTICLASS:
+            return self.classes_[np.argmax(z, axis=1)]
+        return (z > 0).astype(np.int64)
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "classes_")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
+        return tags

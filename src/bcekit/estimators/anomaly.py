@@ -1,0 +1,747 @@
+"""``AnomalyClassifier``: BCE training for a rare positive class, and its evaluation report.
+
+The estimator trains a bcekit MLP (or logistic regression) on part of the data with the
+class imbalance handled in the loss, then uses a stratified validation split for three
+choices: which imbalance treatment (``imbalance="auto"``), how to calibrate the
+probabilities, and where to put the decision threshold. :func:`anomaly_report` evaluates a
+model on held-out data and writes figures and ``metrics.json`` into a directory atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from bcekit.estimators.thresholds import OBJECTIVES, operating_point, tune_threshold
+
+__all__ = ["AnomalyClassifier", "AnomalyReport", "anomaly_report"]
+
+IMBALANCE_MODES = ("balanced", "none", "focal", "both")
+CALIBRATION_METHODS = ("sigmoid", "isotonic")
+
+# Probabilities are clipped to [_EPS, 1 - _EPS] before taking log-odds (isotonic maps reach 0, 1).
+_EPS = 1e-15
+# "auto" calibration compares out-of-fold predictions: it needs this many of each class.
+_MIN_PER_CLASS_AUTO = 10
+_FROZEN_WEIGHT_WARNING = ".*does not appear to accept sample_weight.*"
+# Prefix of the base estimator's arrays in a model file.
+_BASE_PREFIX = "base."
+
+
+def _imbalance_params(mode: str, n_pos: float, n_neg: float, gamma: float) -> dict[str, Any]:
+    """Loss keywords of the base estimator for one imbalance treatment.
+
+    ``"balanced"`` sets ``pos_weight = n_neg / n_pos``; ``"both"`` uses the focal loss with
+    ``α = n_neg / (n_neg + n_pos)``, whose class weights ``α : (1 − α)`` have the same ratio.
+    """
+    if mode == "balanced":
+        return {"pos_weight": n_neg / n_pos}
+    if mode == "focal":
+        return {"loss": "focal", "gamma": gamma}
+    if mode == "both":
+        return {"loss": "focal", "gamma": gamma, "alpha": n_neg / (n_neg + n_pos)}
+    return {}
+
+
+def fit_calibration(
+    model: Any, X: np.ndarray, y: np.ndarray, method: str, sample_weight: np.ndarray | None
+) -> np.ndarray:
+    """Fit Platt or isotonic calibration of a fitted binary ``model`` on ``(X, y)``.
+
+    The map is fitted by :class:`sklearn.calibration.CalibratedClassifierCV` around the
+    frozen model (its ``decision_function``), and returned as plain numbers so that
+    :func:`apply_calibration` can evaluate it and the model can be saved as arrays.
+
+    Returns
+    -------
+    ndarray
+        ``[a, b]`` for ``"sigmoid"`` (``p = 1 / (1 + exp(a·s + b))``), or a ``(2, k)`` array
+        of isotonic knots ``[s_knots, p_knots]`` for ``"isotonic"``.
+    """
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method=method, cv=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_FROZEN_WEIGHT_WARNING, category=UserWarning)
+        calibrated.fit(X, y, sample_weight=sample_weight)
+    calibrator = calibrated.calibrated_classifiers_[0].calibrators[0]
+    if method == "sigmoid":
+        return np.array([calibrator.a_, calibrator.b_], dtype=np.float64)
+    return np.vstack([calibrator.X_thresholds_, calibrator.y_thresholds_]).astype(np.float64)
+
+
+def apply_calibration(scores: np.ndarray, method: str | None, params: np.ndarray) -> np.ndarray:
+    """Calibrated log-odds of raw ``scores`` (logits) under a map from :func:`fit_calibration`.
+
+    ``None``: the scores themselves. ``"sigmoid"``: ``−(a·s + b)``, the log-odds of Platt's
+    ``p = 1 / (1 + exp(a·s + b))``. ``"isotonic"``: ``logit(p)`` of the piecewise-linear
+    interpolation between the knots, constant beyond the end knots (scikit-learn's
+    ``out_of_bounds="clip"``), with ``p`` clipped to ``[1e-15, 1 − 1e-15]``.
+    """
+    if method is None:
+        return scores
+    if method == "sigmoid":
+        a, b = params
+        return -(a * scores + b)
+    p = np.interp(scores, params[0], params[1])
+    return logit(np.clip(p, _EPS, 1.0 - _EPS))
+
+
+class AnomalyClassifier(ClassifierMixin, BaseEstimator):
+    """Binary classifier for a rare positive class (anomalies), trained with BCE.
+
+    Fitting holds out a stratified ``validation_fraction`` of the data and trains the base
+    model (``base``) on the rest, with the class imbalance handled in the loss. The
+    validation split then decides, in order:
+
+    1. the imbalance treatment, when ``imbalance="auto"``: each of ``"balanced"``,
+       ``"none"``, ``"focal"``, ``"both"`` is trained and the one with the highest
+       validation average precision is kept (``imbalance_scores_``);
+    2. the calibration of ``predict_proba`` (Platt's sigmoid or isotonic regression,
+       fitted by :class:`sklearn.calibration.CalibratedClassifierCV` on the validation
+       split). ``"auto"`` compares out-of-fold (5-fold over the validation split) log loss
+       and Brier score of each map with the uncalibrated model, and keeps a map only if it
+       lowers both (the lower log loss wins);
+    3. the decision threshold, optimising ``threshold_objective`` on the validation
+       scores with :func:`bcekit.estimators.thresholds.tune_threshold`.
+
+    The threshold is tuned with :func:`sklearn.metrics.precision_recall_curve` /
+    :func:`~sklearn.metrics.roc_curve` on the one validation split rather than with
+    :class:`sklearn.model_selection.TunedThresholdClassifierCV`: the same split already
+    serves model selection and calibration, so a cross-validated tuner would refit the
+    network once per fold for no gain, and the constrained objectives ("best precision
+    with recall at least r") are a search over the curve, not a single scorer.
+
+    The final model is the one trained on the training part; it is not refitted on all the
+    data, since the calibration map and threshold belong to that model.
+
+    Parameters
+    ----------
+    base : {"mlp", "logistic"}, default="mlp"
+        :class:`bcekit.MLPClassifier` or :class:`bcekit.LogisticRegression`.
+    imbalance : {"balanced", "focal", "both", "none", "auto"}, default="balanced"
+        ``"balanced"``: BCE with ``pos_weight = n_neg / n_pos``. ``"focal"``: focal loss
+        with ``gamma=focal_gamma``. ``"both"``: focal loss with class weights in the
+        ratio ``n_neg : n_pos``. ``"none"``: plain BCE. ``"auto"``: the best of the four by
+        validation average precision. Counts use ``sample_weight``.
+    focal_gamma : float >= 0, default=2.0
+        Focusing parameter γ of the focal loss ``α_t (1 − p_t)^γ · CE``.
+    threshold_objective : {"f1", "precision_at_recall", "recall_at_precision", "cost"}, \
+default="f1"
+        What the threshold optimises on the validation split: F1; precision subject to
+        recall >= ``target_recall``; recall subject to precision >= ``target_precision``;
+        or the expected cost ``cost_ratio · FN + FP``.
+    target_recall, target_precision : float in (0, 1], default=None
+        Required by the two constrained objectives.
+    cost_ratio : float > 0, default=None
+        Cost of a missed anomaly relative to a false alarm; required by ``"cost"``.
+    calibration : {"auto", "sigmoid", "isotonic"} or None, default="auto"
+        Calibration of ``predict_proba``; None leaves the base model's probabilities.
+    validation_fraction : float in (0, 1), default=0.25
+        Share of the data held out (stratified) for the choices above. If either class
+        has too few samples to be split, the training data is used and a warning issued.
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Hidden layers of the MLP base.
+    max_iter : int, default=200
+        Epochs of the MLP base, or iterations of the logistic solver.
+    base_params : dict, default=None
+        Further keyword arguments of the base estimator (e.g. ``{"learning_rate_init":
+        1e-3}``); they override those set here.
+    random_state : int, RandomState or None, default=None
+        Seeds the validation split and the base model.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        Class labels; ``classes_[1]`` is the anomaly (positive) class.
+    base_estimator_ : estimator
+        The fitted base model.
+    imbalance_ : str
+        The imbalance treatment used.
+    imbalance_scores_ : dict
+        Validation average precision of each treatment trained.
+    calibration_ : {"sigmoid", "isotonic"} or None
+        The calibration kept.
+    calibration_params_ : ndarray
+        The calibration map (see :func:`fit_calibration`); empty when none.
+    threshold_log_odds_ : float
+        Decision threshold on the calibrated log-odds: ``predict`` flags
+        ``decision_function(X) > 0``, i.e. log-odds above this value.
+    threshold_ : float
+        The same threshold as a probability: anomalies are ``predict_proba(X)[:, 1] >
+        threshold_`` (up to rounding in the sigmoid).
+    validation_operating_point_ : dict
+        Precision, recall, F1 and confusion counts at the threshold on the validation split.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(2000, weights=[0.97], random_state=0)
+    >>> clf = AnomalyClassifier(random_state=0).fit(X, y)  # doctest: +SKIP
+    >>> clf.predict(X[:5]), clf.score(X, y)  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012
+        "base": [StrOptions({"mlp", "logistic"})],
+        "imbalance": [StrOptions({*IMBALANCE_MODES, "auto"})],
+        "focal_gamma": [Interval(Real, 0, None, closed="left")],
+        "threshold_objective": [StrOptions(set(OBJECTIVES))],
+        "target_recall": [Interval(Real, 0, 1, closed="right"), None],
+        "target_precision": [Interval(Real, 0, 1, closed="right"), None],
+        "cost_ratio": [Interval(Real, 0, None, closed="neither"), None],
+        "calibration": [StrOptions({"auto", *CALIBRATION_METHODS}), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "base_params": [dict, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        base: str = "mlp",
+        imbalance: str = "balanced",
+        focal_gamma: float = 2.0,
+        threshold_objective: str = "f1",
+        target_recall: float | None = None,
+        target_precision: float | None = None,
+        cost_ratio: float | None = None,
+        calibration: str | None = "auto",
+        validation_fraction: float = 0.25,
+        hidden_layer_sizes: tuple[int, ...] = (64,),
+        max_iter: int = 200,
+        base_params: dict | None = None,
+        random_state: Any = None,
+    ) -> None:
+        self.base = base
+        self.imbalance = imbalance
+        self.focal_gamma = focal_gamma
+        self.threshold_objective = threshold_objective
+        self.target_recall = target_recall
+        self.target_precision = target_precision
+        self.cost_ratio = cost_ratio
+        self.calibration = calibration
+        self.validation_fraction = validation_fraction
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_iter = max_iter
+        self.base_params = base_params
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> AnomalyClassifier:
+        """Train the base model, then choose imbalance treatment, calibration and threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Two classes; the larger label (``classes_[1]``) is the anomaly class.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the loss, of the class counts and of every validation metric.
+
+        Returns
+        -------
+        self : AnomalyClassifier
+        """
+        self._check_objective_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        y01 = self._encode_targets(y)
+        sw = (
+            None
+            if sample_weight is None
+            else _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        )
+        rng = check_random_state(self.random_state)
+        train, val = self._split(y01, sw, rng)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+
+        def weights(idx: np.ndarray) -> np.ndarray | None:
+            return None if sw is None else sw[idx]
+
+        modes = IMBALANCE_MODES if self.imbalance == "auto" else (self.imbalance,)
+        fitted, self.imbalance_scores_ = {}, {}
+        for mode in modes:
+            model = self._make_base(mode, y01[train], weights(train), seed)
+            model.fit(X[train], y01[train], sample_weight=weights(train))
+            fitted[mode] = model
+            self.imbalance_scores_[mode] = float(
+                average_precision_score(
+                    y01[val], _raw_scores(model, X[val]), sample_weight=weights(val)
+                )
+            )
+        self.imbalance_ = max(modes, key=lambda m: self.imbalance_scores_[m])
+        self.base_estimator_ = fitted[self.imbalance_]
+
+        raw_val = _raw_scores(self.base_estimator_, X[val])
+        self.calibration_, self.calibration_params_ = self._choose_calibration(
+            X[val], y01[val], weights(val), raw_val, seed
+        )
+        log_odds = apply_calibration(raw_val, self.calibration_, self.calibration_params_)
+        choice = tune_threshold(
+            y01[val],
+            log_odds,
+            self.threshold_objective,
+            target_recall=self.target_recall,
+            target_precision=self.target_precision,
+            cost_ratio=self.cost_ratio,
+            sample_weight=weights(val),
+        )
+        self.threshold_log_odds_ = choice.threshold
+        self.threshold_ = float(expit(choice.threshold))
+        self.validation_operating_point_ = operating_point(
+            y01[val], (log_odds > choice.threshold).astype(np.int64), sample_weight=weights(val)
+        )
+        return self
+
+    def _check_objective_params(self) -> None:
+        needs = {
+            "precision_at_recall": ("target_recall", self.target_recall),
+            "recall_at_precision": ("target_precision", self.target_precision),
+            "cost": ("cost_ratio", self.cost_ratio),
+        }.get(self.threshold_objective)
+        if needs is not None and needs[1] is None:
+            raise ValueError(
+                f"threshold_objective={self.threshold_objective!r} needs {needs[0]}; got None. "
+                f"Pass e.g. AnomalyClassifier(threshold_objective={self.threshold_objective!r}, "
+                f"{needs[0]}=...)"
+            )
+
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        """Set ``classes_`` and return y as 0/1 (1 = ``classes_[1]``)."""
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y")
+        if y_type != "binary":
+            raise ValueError(
+                "Only binary classification is supported. The type of the target is "
+                f"{y_type}; AnomalyClassifier needs y with two classes (normal, anomaly)."
+            )
+        self.classes_ = np.unique(y)
+        if self.classes_.size != 2:
+            raise ValueError(
+                "y must contain two classes (normal and anomaly); got one class: "
+                f"{self.classes_[0]!r}"
+            )
+        return (y == self.classes_[1]).astype(np.int64)
+
+    def _split(
+        self, y01: np.ndarray, sw: np.ndarray | None, rng: np.random.RandomState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified train/validation indices; all rows for both when a class is too rare."""
+        everything = np.arange(y01.size)
+        if np.bincount(y01, minlength=2).min() >= 2:
+            try:
+                train, val = train_test_split(
+                    everything,
+                    test_size=self.validation_fraction,
+                    stratify=y01,
+                    random_state=rng,
+                )
+            except ValueError:  # too few rows for a stratified split of this size
+                train = val = None
+            if train is not None and all(
+                np.unique(y01[part] if sw is None else y01[part][sw[part] > 0]).size == 2
+                for part in (train, val)
+            ):
+                return train, val
+        warnings.warn(
+            f"y has too few samples of a class ({np.bincount(y01, minlength=2).tolist()}) to "
+            f"hold out validation_fraction={self.validation_fraction} with both classes; "
+            "imbalance, calibration and threshold are chosen on the training data",
+            UserWarning,
+            stacklevel=3,
+        )
+        return everything, everything
+
+    def _make_base(
+        self, mode: str, y01: np.ndarray, sw: np.ndarray | None, seed: int
+    ) -> BaseEstimator:
+        w = np.ones(y01.size) if sw is None else sw
+        n_pos, n_neg = float(w[y01 == 1].sum()), float(w[y01 == 0].sum())
+        params: dict[str, Any] = {"max_iter": self.max_iter, "random_state": seed}
+        params.update(_imbalance_params(mode, n_pos, n_neg, self.focal_gamma))
+        if self.base == "mlp":
+            params["hidden_layer_sizes"] = tuple(
+                int(n) for n in np.atleast_1d(self.hidden_layer_sizes)
+            )
+        params.update(self.base_params or {})
+        return _base_class(self.base)(**params)
+
+    def _choose_calibration(
+        self,
+        X: np.ndarray,
+        y01: np.ndarray,
+        sw: np.ndarray | None,
+        raw: np.ndarray,
+        seed: int,
+    ) -> tuple[str | None, np.ndarray]:
+        """The calibration method kept and its map, fitted on the validation split."""
+        method = self.calibration
+        counts = np.bincount(y01, minlength=2).min()
+        if method == "auto":
+            method = None
+            if counts >= _MIN_PER_CLASS_AUTO:
+                method = self._best_calibration(X, y01, sw, raw, seed)
+        elif method is not None and counts < 2:
+            warnings.warn(
+                f"calibration={method!r} needs at least 2 samples of each class in the "
+                f"validation split; got {counts}. predict_proba is left uncalibrated",
+                UserWarning,
+                stacklevel=3,
+            )
+            method = None
+        if method is None:
+            return None, np.empty(0)
+        return method, fit_calibration(self.base_estimator_, X, y01, method, sw)
+
+    def _best_calibration(
+        self,
+        X: np.ndarray,
+        y01: np.ndarray,
+        sw: np.ndarray | None,
+        raw: np.ndarray,
+        seed: int,
+    ) -> str | None:
+        """Out-of-fold comparison of sigmoid, isotonic and no calibration."""
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+        params = None if sw is None else {"sample_weight": sw}
+
+        def losses(p: np.ndarray) -> tuple[float, float]:
+            return (
+                float(log_loss(y01, p, sample_weight=sw, labels=[0, 1])),
+                float(brier_score_loss(y01, p, sample_weight=sw, labels=[0, 1])),
+            )
+
+        best, (best_log, best_brier) = None, losses(expit(raw))
+        for method in CALIBRATION_METHODS:
+            calibrated = CalibratedClassifierCV(
+                FrozenEstimator(self.base_estimator_), method=method, cv=2
+            )
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=_FROZEN_WEIGHT_WARNING, category=UserWarning
+                )
+                p = cross_val_predict(
+                    calibrated, X, y01, cv=folds, method="predict_proba", params=params
+                )[:, 1]
+            log, brier = losses(p)
+            if log < best_log and brier <= best_brier:
+                best, best_log, best_brier = method, log, brier
+        return best
+
+    # --------------------------------------------------------------- prediction
+    def _log_odds(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        raw = _raw_scores(self.base_estimator_, X)
+        return apply_calibration(raw, self.calibration_, self.calibration_params_)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Calibrated log-odds of an anomaly minus the threshold's: positive means anomaly.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            ``logit(predict_proba(X)[:, 1]) − threshold_log_odds_``.
+        """
+        return self._log_odds(X) - self.threshold_log_odds_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated class probabilities, ``[P(normal), P(anomaly)]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        z = self._log_odds(X)
+        return np.column_stack([expit(-z), expit(z)])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels: ``classes_[1]`` where ``decision_function(X) > 0``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Average precision of the anomaly scores (area under the precision–recall curve).
+
+        :math:`AP = \\sum_n (R_n - R_{n-1}) P_n` over the thresholds of
+        :func:`sklearn.metrics.average_precision_score`; independent of the threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
+        scores = self.decision_function(X)
+        y_pos = np.asarray(y) == self.classes_[1]
+        return float(average_precision_score(y_pos, scores, sample_weight=sample_weight))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    # --------------------------------------------------- model files (bcekit.io)
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        base = self.base_estimator_
+        arrays = {_BASE_PREFIX + k: v for k, v in base._state_arrays().items()}
+        arrays[_BASE_PREFIX + "classes_"] = np.asarray(base.classes_)
+        arrays["calibration_params_"] = self.calibration_params_
+        return arrays
+
+    def _state_meta(self) -> dict[str, Any]:
+        base = self.base_estimator_
+        base_meta = getattr(base, "_state_meta", None)
+        return {
+            "imbalance_": self.imbalance_,
+            "imbalance_scores_": self.imbalance_scores_,
+            "calibration_": self.calibration_,
+            "threshold_log_odds_": self.threshold_log_odds_,
+            "validation_operating_point_": self.validation_operating_point_,
+            "base_estimator": {
+                "params": base.get_params(deep=False),
+                "history_": getattr(base, "history_", None),
+                "extra": base_meta() if callable(base_meta) else {},
+            },
+        }
+
+    @classmethod
+    def _from_state(
+        cls, params: dict[str, Any], arrays: dict[str, np.ndarray], meta: dict[str, Any]
+    ) -> AnomalyClassifier:
+        model = cls(**params)
+        extra = meta["extra"]
+        base_doc = extra["base_estimator"]
+        base_meta = {
+            "classes_": arrays[_BASE_PREFIX + "classes_"],
+            "n_features_in_": meta["n_features_in_"],
+            "feature_names_in_": None,
+            "history_": base_doc["history_"],
+            "extra": base_doc["extra"],
+        }
+        base_arrays = {
+            k[len(_BASE_PREFIX) :]: v
+            for k, v in arrays.items()
+            if k.startswith(_BASE_PREFIX) and k != _BASE_PREFIX + "classes_"
+        }
+        base = _base_class(model.base)._from_state(base_doc["params"], base_arrays, base_meta)
+        for attr in ("classes_", "n_features_in_", "history_"):
+            if base_meta[attr] is not None:
+                setattr(base, attr, base_meta[attr])
+
+        method, calibration = extra["calibration_"], arrays["calibration_params_"]
+        expected = {None: (0,), "sigmoid": (2,), "isotonic": (2, calibration.shape[-1])}
+        if method not in expected or calibration.shape != expected[method]:
+            raise ValueError(
+                f"calibration_params_ of shape {calibration.shape} does not fit "
+                f"calibration_={method!r}"
+            )
+        threshold = float(extra["threshold_log_odds_"])
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold_log_odds_ must be finite; got {threshold}")
+        model.base_estimator_ = base
+        model.imbalance_ = str(extra["imbalance_"])
+        model.imbalance_scores_ = dict(extra["imbalance_scores_"])
+        model.calibration_, model.calibration_params_ = method, calibration
+        model.threshold_log_odds_ = threshold
+        model.threshold_ = float(expit(threshold))
+        model.validation_operating_point_ = dict(extra["validation_operating_point_"])
+        return model
+
+
+def _base_class(name: str) -> type:
+    """The bcekit estimator class of a ``base`` name."""
+    if name == "mlp":
+        from bcekit.estimators.mlp import MLPClassifier
+
+        return MLPClassifier
+    if name == "logistic":
+        from bcekit.estimators.logistic import LogisticRegression
+
+        return LogisticRegression
+    raise ValueError(f"base must be 'mlp' or 'logistic'; got {name!r}")
+
+
+def _raw_scores(model: Any, X: np.ndarray) -> np.ndarray:
+    """Logits of the positive class from a fitted bcekit binary estimator."""
+    return np.asarray(model.decision_function(X), dtype=np.float64).ravel()
+
+
+# ------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class AnomalyReport:
+    """What :func:`anomaly_report` wrote.
+
+    Attributes
+    ----------
+    directory : Path
+        The report directory.
+    metrics : dict
+        The content of ``metrics.json``.
+    figures : dict
+        Figure name -> PNG path.
+    estimator : AnomalyClassifier
+        The evaluated (fitted) model.
+    """
+
+    directory: Path
+    metrics: dict[str, Any]
+    figures: dict[str, Path]
+    estimator: Any
+
+
+def anomaly_report(
+    X: Any,
+    y: Any,
+    output_dir: str | Path,
+    *,
+    estimator: Any = None,
+    test_size: float = 0.3,
+    random_state: int | None = 0,
+    overwrite: bool = False,
+) -> AnomalyReport:
+    """Evaluate an anomaly classifier on held-out data and write a report directory.
+
+    Unless ``estimator`` is already fitted, ``(X, y)`` is split (stratified, ``test_size``
+    held out), a clone of ``estimator`` (default ``AnomalyClassifier(random_state=...)``)
+    is fitted on the training part, and the held-out part is evaluated. A fitted
+    ``estimator`` is evaluated on all of ``(X, y)``.
+
+    The directory receives ``pr_curve.png``, ``roc_curve.png``, ``confusion_matrix.png``
+    (with precision and recall at the threshold), ``reliability.png`` and ``metrics.json``
+    (average precision, ROC AUC, log loss, Brier score, the operating point at the
+    threshold and the model's choices). It is built under a temporary name and renamed
+    into place only when complete.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        Two classes; the larger label is the anomaly class.
+    output_dir : str or Path
+        Report directory to create; its parent must exist.
+    estimator : classifier, default=None
+        Fitted or unfitted binary classifier with ``predict_proba`` and ``predict``.
+    test_size : float in (0, 1), default=0.3
+    random_state : int or None, default=0
+        Seeds the split and the default estimator.
+    overwrite : bool, default=False
+        Replace an existing ``output_dir`` (only once the new report is complete).
+
+    Returns
+    -------
+    AnomalyReport
+    """
+    from bcekit.io.atomic import atomic_directory
+    from bcekit.plots.anomaly import FIGURE_FILES, save_anomaly_figures
+
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must lie in (0, 1); got {test_size!r}")
+    y = np.asarray(y)
+    if estimator is None:
+        estimator = AnomalyClassifier(random_state=random_state)
+    split: dict[str, Any] | None = None
+    try:
+        check_is_fitted(estimator)
+        X_test, y_test = X, y
+    except Exception:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=test_size, stratify=y, random_state=random_state
+        )
+        estimator = clone(estimator).fit(X_train, y_train)
+        split = {
+            "test_size": test_size,
+            "random_state": random_state,
+            "n_train": len(y_train),
+            "n_test": len(y_test),
+        }
+
+    positive = estimator.classes_[1]
+    unknown = np.setdiff1d(np.unique(y_test), estimator.classes_)
+    if unknown.size:
+        raise ValueError(f"y has labels {unknown.tolist()} the estimator was not fitted on")
+    y01 = (y_test == positive).astype(np.int64)
+    if np.unique(y01).size != 2:
+        raise ValueError("the evaluation part of y must contain both classes")
+    proba = estimator.predict_proba(X_test)[:, 1]
+    y_pred = (estimator.predict(X_test) == positive).astype(np.int64)
+
+    metrics: dict[str, Any] = {
+        "n_samples": int(y01.size),
+        "n_anomalies": int(y01.sum()),
+        "prevalence": float(y01.mean()),
+        "average_precision": float(average_precision_score(y01, proba)),
+        "roc_auc": float(roc_auc_score(y01, proba)),
+        "log_loss": float(log_loss(y01, proba, labels=[0, 1])),
+        "brier_score": float(brier_score_loss(y01, proba)),
+        "at_threshold": operating_point(y01, y_pred),
+        "model": _model_summary(estimator),
+        "split": split,
+        "figures": dict(FIGURE_FILES),
+    }
+    with atomic_directory(output_dir, overwrite=overwrite) as tmp:
+        save_anomaly_figures(y01, proba, y_pred, tmp)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    directory = Path(output_dir)
+    figures = {name: directory / file for name, file in FIGURE_FILES.items()}
+    return AnomalyReport(directory, metrics, figures, estimator)
+
+
+def _model_summary(estimator: Any) -> dict[str, Any]:
+    """The fitted choices of an AnomalyClassifier (class name only for other models)."""
+    summary: dict[str, Any] = {"class": type(estimator).__name__}
+    if isinstance(estimator, AnomalyClassifier):
+        summary.update(
+            {
+                "base": estimator.base,
+                "imbalance": estimator.imbalance_,
+                "imbalance_scores": estimator.imbalance_scores_,
+                "calibration": estimator.calibration_,
+                "threshold_objective": estimator.threshold_objective,
+                "threshold": estimator.threshold_,
+                "validation_at_threshold": estimator.validation_operating_point_,
+            }
+        )
+    return summary

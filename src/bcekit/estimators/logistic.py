@@ -1,0 +1,492 @@
+"""Logistic regression: a linear model trained with binary (or softmax) cross-entropy.
+
+The objective follows scikit-learn's convention, so the same ``C`` reaches scikit-learn's
+optimum::
+
+    C · Σ_i s_i ℓ(x_i Wᵀ + b, y_i)  +  l1_ratio · ‖W‖₁  +  (1 − l1_ratio)/2 · ‖W‖²
+
+(the intercept ``b`` is not penalised; ``C = inf`` means no penalty). The solvers minimise it
+divided by ``C · S`` with ``S = Σ_i s_i``, i.e. the weighted mean loss plus a scaled penalty,
+so that ``tol`` means the same as in scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from bcekit.estimators._base import (
+    BINARY,
+    LOSS_CONSTRAINTS,
+    MULTICLASS,
+    BCEClassifierMixin,
+    Targets,
+    check_loss_options,
+    encode_targets,
+    make_loss,
+    resolve_pos_weight,
+    resolve_weights,
+)
+
+__all__ = ["LogisticRegression"]
+
+
+class _Objective:
+    r"""Smooth part of the scaled objective and its gradient over the flat parameter vector.
+
+    .. math::
+
+        f(θ) = \frac{1}{S} \sum_{i} w_i\, ℓ(x_i W^\top + b,\ y_i) + \frac{λ}{2} \lVert W\rVert^2,
+        \qquad ∇_W f = \frac{1}{S} G^\top X + λ W,\quad ∇_b f = \frac{1}{S} \sum_i G_i
+
+    with ``G = ∂(Σ w ℓ)/∂Z`` from the loss. ``θ`` is ``W.ravel()`` followed by ``b`` when the
+    intercept is fitted; the arithmetic runs in the data's dtype, θ and the gradient are
+    float64 (what scipy's L-BFGS works in).
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        targets: Targets,
+        weights: np.ndarray,
+        loss: Any,
+        *,
+        fit_intercept: bool,
+        l2: float,
+        total_weight: float,
+        fused: Any = None,
+    ) -> None:
+        self.X = X
+        self.targets = targets
+        self.weights = weights.ravel() if targets.kind == MULTICLASS else weights
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.l2 = l2
+        self.total_weight = total_weight
+        self.scale = 1.0 / total_weight
+        self.fused = fused
+        self.n_out = targets.n_outputs
+        self.n_features = X.shape[1]
+        self.dtype = X.dtype
+
+    @property
+    def size(self) -> int:
+        return self.n_out * (self.n_features + int(self.fit_intercept))
+
+    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` of shapes ``(n_out, n_features)`` and ``(n_out,)`` from ``θ``."""
+        n_coef = self.n_out * self.n_features
+        W = theta[:n_coef].reshape(self.n_out, self.n_features)
+        b = theta[n_coef:] if self.fit_intercept else np.zeros(self.n_out, dtype=theta.dtype)
+        return W, b
+
+    def pack(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        parts = [np.ravel(W)] + ([np.ravel(b)] if self.fit_intercept else [])
+        return np.concatenate(parts).astype(np.float64)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W, b = self.unpack(theta)
+        Wd = W.astype(self.dtype, copy=False)
+        if self.fused is not None:
+            value, gW, gb = self.fused(Wd, b.astype(self.dtype, copy=False))
+            gW = np.asarray(gW, dtype=np.float64).reshape(W.shape)
+            gb = np.asarray(gb, dtype=np.float64).reshape(-1)
+        else:
+            Z = self.X @ Wd.T
+            if self.fit_intercept:
+                Z += b.astype(self.dtype)
+            value, G = self.loss.value_and_grad(Z, self.targets.encoded, weight=self.weights)
+            gW = np.asarray((self.X.T @ G).T, dtype=np.float64)
+            gb = G.sum(axis=0, dtype=np.float64)
+        value = float(value) * self.scale
+        gW *= self.scale
+        if self.l2:
+            value += 0.5 * self.l2 * float(np.dot(theta[: W.size], theta[: W.size]))
+            gW += self.l2 * W
+        if not self.fit_intercept:
+            return value, gW.ravel()
+        return value, np.concatenate([gW.ravel(), gb * self.scale])
+
+
+class LogisticRegression(BCEClassifierMixin, BaseEstimator):
+    """Logistic regression with binary cross-entropy, softmax for several classes.
+
+    Binary ``y`` trains one sigmoid with BCE (or focal loss); ``y`` with 3+ classes trains a
+    multinomial (softmax cross-entropy) model; a 2-D 0/1 ``y`` trains one sigmoid per label
+    (multi-label). See the module docstring for the objective.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse regularisation strength (as in scikit-learn); ``np.inf`` disables it.
+    l1_ratio : float in [0, 1], default=0.0
+        Elastic-net mixing: 0 is pure L2, 1 pure L1. Values above 0 need ``solver="gd"``,
+        which then runs proximal gradient descent.
+    fit_intercept : bool, default=True
+        Whether to fit an (unpenalised) intercept.
+    solver : {"lbfgs", "gd", "sgd", "adam"}, default="lbfgs"
+        ``"lbfgs"``: scipy's L-BFGS-B on the exact value and gradient. ``"gd"``: full-batch
+        gradient descent ``w ← w − η∇f`` whose step ``η`` is found by backtracking until
+        ``f(w⁺) ≤ f(w) + ∇f·(w⁺ − w) + ‖w⁺ − w‖²/(2η)`` (Armijo with c = 1/2), doubled
+        again after each accepted step. ``"sgd"`` / ``"adam"``: minibatch optimisation
+        with :mod:`bcekit.optim` through :class:`bcekit.training.Trainer`.
+    max_iter : int, default=100
+        Iterations for "lbfgs"/"gd", epochs for "sgd"/"adam".
+    tol : float, default=1e-4
+        "lbfgs"/"gd" stop once the largest absolute gradient entry (for ``l1_ratio > 0``:
+        of the proximal gradient mapping) is at most ``tol``; "sgd"/"adam" stop when the
+        epoch loss improves by less than ``tol`` for ``n_iter_no_change`` epochs.
+    class_weight : dict, list of dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight`` (scikit-learn semantics).
+        For multi-label ``y``: ``"balanced"`` per label or one ``{0: w, 1: w}`` dict per label.
+    pos_weight : float, array-like, "balanced" or None, default=None
+        Weight of the positive term of BCE (binary and multi-label ``y``):
+        ``ℓ = −[pw·y·log σ(z) + (1 − y)·log(1 − σ(z))]``. ``"balanced"`` is
+        ``n_negative / n_positive`` (per label).
+    label_smoothing : float in [0, 1), default=0.0
+        Targets become ``y(1 − s) + s/2`` (``y(1 − s) + s/K`` for K classes).
+    loss : {"bce", "focal"}, default="bce"
+        ``"focal"``: sigmoid focal loss ``α_t (1 − p_t)^γ · CE`` (binary and multi-label).
+    gamma : float, default=2.0
+        Focusing parameter γ of the focal loss.
+    alpha : float in [0, 1] or None, default=None
+        Class balance α of the focal loss (None: no balancing).
+    learning_rate : float, default=0.01
+        Step size of the "sgd" and "adam" solvers.
+    batch_size : int or "auto", default="auto"
+        Minibatch size of "sgd"/"adam" ("auto": ``min(256, n_samples)``).
+    n_iter_no_change : int, default=5
+        Patience (epochs) of "sgd"/"adam".
+    random_state : int, RandomState or None, default=None
+        Seeds the minibatch shuffling of "sgd"/"adam".
+    warm_start : bool, default=False
+        Start from the previous solution when the shapes agree.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_features), (n_classes, n_features) or (n_labels, n_features)
+        Weights, in the dtype of the training data (float32 stays float32).
+    intercept_ : ndarray of shape (1,), (n_classes,) or (n_labels,)
+        Intercepts (multinomial intercepts are centred to sum to zero).
+    classes_ : ndarray
+        Class labels (``arange(n_labels)`` for multi-label ``y``).
+    target_type_ : str
+        ``"binary"``, ``"multiclass"`` or ``"multilabel-indicator"``.
+    n_iter_ : ndarray of shape (1,)
+        Iterations (epochs) run.
+    history_ : list of float
+        Objective value after each iteration (epoch mean loss for "sgd"/"adam").
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Set when ``X`` has string column names.
+    """
+
+    _parameter_constraints: dict = {
+        **LOSS_CONSTRAINTS,
+        "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"lbfgs", "gd", "sgd", "adam"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, 1, closed="both"), None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        C: float = 1.0,
+        l1_ratio: float = 0.0,
+        fit_intercept: bool = True,
+        solver: str = "lbfgs",
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        class_weight: Any = None,
+        pos_weight: Any = None,
+        label_smoothing: float = 0.0,
+        loss: str = "bce",
+        gamma: float = 2.0,
+        alpha: float | None = None,
+        learning_rate: float = 0.01,
+        batch_size: int | str = "auto",
+        n_iter_no_change: int = 5,
+        random_state: Any = None,
+        warm_start: bool = False,
+    ) -> None:
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.class_weight = class_weight
+        self.pos_weight = pos_weight
+        self.label_smoothing = label_smoothing
+        self.loss = loss
+        self.gamma = gamma
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 is kept as float32, CSR matrices are used as they are.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 indicator matrix for multi-label classification.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight per sample; weight 2 is the same as repeating the row.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], multi_output=True
+        )
+        targets = encode_targets(y, X.dtype)
+        check_loss_options(targets.kind, self.loss, self.pos_weight, len(targets.classes))
+        if self.l1_ratio > 0 and self.solver != "gd":
+            raise ValueError(
+                f"l1_ratio > 0 requires solver='gd' (proximal gradient); got solver={self.solver!r}"
+            )
+        weights = resolve_weights(sample_weight, X, targets, self.class_weight, y)
+        pos_weight = resolve_pos_weight(self.pos_weight, targets, weights)
+        W0, b0 = self._initial_params(targets, X.shape[1])
+        if self.solver in ("sgd", "adam"):
+            W, b, n_iter, history = self._fit_minibatch(X, targets, weights, pos_weight, W0, b0)
+        else:
+            objective = self._objective(X, targets, weights, pos_weight)
+            theta0 = objective.pack(W0, b0)
+            if self.solver == "lbfgs":
+                theta, n_iter, history = _lbfgs(objective, theta0, self.max_iter, self.tol)
+            else:
+                l1 = self.l1_ratio / (self.C * objective.total_weight)
+                theta, n_iter, history = _proximal_gd(
+                    objective, theta0, l1, self.max_iter, self.tol
+                )
+            W, b = objective.unpack(theta)
+        if targets.kind == MULTICLASS and self.fit_intercept:
+            b = b - b.mean()
+        self.coef_ = np.ascontiguousarray(W, dtype=X.dtype)
+        self.intercept_ = np.asarray(b, dtype=X.dtype).copy()
+        self.classes_ = targets.classes
+        self.target_type_ = targets.kind
+        self.n_iter_ = np.array([n_iter], dtype=np.int32)
+        self.history_ = [float(v) for v in history]
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits ``X Wᵀ + b``: shape (n_samples,) for binary, else (n_samples, n_outputs).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray
+        """
+        self._check_fitted()
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
+        Z = np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
+        return Z.ravel() if self.target_type_ == BINARY else Z
+
+    # --- fitting helpers ---------------------------------------------------------------
+
+    def _initial_params(self, targets: Targets, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        shape = (targets.n_outputs, n_features)
+        if (
+            self.warm_start
+            and hasattr(self, "coef_")
+            and self.coef_.shape == shape
+            and self.target_type_ == targets.kind
+        ):
+            return self.coef_.astype(np.float64), self.intercept_.astype(np.float64)
+        return np.zeros(shape), np.zeros(shape[0])
+
+    def _loss(self, kind: str, pos_weight: Any, reduction: str) -> Any:
+        return make_loss(
+            kind,
+            loss=self.loss,
+            gamma=self.gamma,
+            alpha=self.alpha,
+            pos_weight=pos_weight,
+            label_smoothing=self.label_smoothing,
+            reduction=reduction,
+        )
+
+    def _objective(
+        self, X: Any, targets: Targets, weights: np.ndarray, pos_weight: Any
+    ) -> _Objective:
+        total = float(weights.sum(axis=0, dtype=np.float64).mean())
+        l2 = 0.0 if math.isinf(self.C) else (1.0 - self.l1_ratio) / (self.C * total)
+        return _Objective(
+            X,
+            targets,
+            weights,
+            self._loss(targets.kind, pos_weight, "sum"),
+            fit_intercept=self.fit_intercept,
+            l2=l2,
+            total_weight=total,
+            fused=self._fused_binary(X, targets, weights, pos_weight),
+        )
+
+    def _fused_binary(
+        self, X: Any, targets: Targets, weights: np.ndarray, pos_weight: Any
+    ) -> Any:
+        """The one-pass value+gradient of :mod:`bcekit.losses.linear` where it applies."""
+        if targets.kind != BINARY or self.loss != "bce" or weights.shape[1] != 1:
+            return None
+        try:
+            from bcekit.losses.linear import logistic_objective
+        except ImportError:
+            return None
+        y = targets.encoded.ravel()
+        sw = weights.ravel()
+        pw = 1.0 if pos_weight is None else float(np.ravel(pos_weight)[0])
+
+        def fused(W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            return logistic_objective(
+                X,
+                y,
+                W.ravel(),
+                b[0],
+                sample_weight=sw,
+                pos_weight=pw,
+                label_smoothing=self.label_smoothing,
+                fit_intercept=self.fit_intercept,
+            )
+
+        return fused
+
+    def _fit_minibatch(self, X, targets, weights, pos_weight, W0, b0):  # noqa: ANN001, ANN202
+        raise NotImplementedError
+
+    # --- model files (bcekit.io) ----------------------------------------------------------
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"coef_": self.coef_, "intercept_": self.intercept_}
+
+    def _state_meta(self) -> dict[str, Any]:
+        return {"target_type_": self.target_type_, "n_iter_": self.n_iter_.tolist()}
+
+    @classmethod
+    def _from_state(
+        cls, params: dict[str, Any], arrays: dict[str, np.ndarray], meta: dict[str, Any]
+    ) -> LogisticRegression:
+        model = cls(**params)
+        coef, intercept = arrays["coef_"], arrays["intercept_"]
+        kind = meta["extra"]["target_type_"]
+        classes = meta["classes_"]
+        n_out = 1 if kind == BINARY else len(classes)
+        expected = (n_out, meta["n_features_in_"])
+        if coef.shape != expected or intercept.shape != (n_out,):
+            raise ValueError(
+                f"coef_ {coef.shape} and intercept_ {intercept.shape} must have shapes "
+                f"{expected} and ({n_out},) for {kind} targets with {len(classes)} classes"
+            )
+        if kind not in (BINARY, MULTICLASS, "multilabel-indicator"):
+            raise ValueError(f"unknown target_type_ {kind!r}")
+        model.coef_, model.intercept_ = coef, intercept
+        model.target_type_ = kind
+        model.n_iter_ = np.asarray(meta["extra"]["n_iter_"], dtype=np.int32)
+        return model
+
+
+def _lbfgs(
+    objective: _Objective, theta0: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, int, list[float]]:
+    """scipy's L-BFGS-B with scikit-learn's settings (``gtol=tol``, ``maxls=50``)."""
+    history: list[float] = []
+    result = minimize(
+        objective,
+        theta0,
+        method="L-BFGS-B",
+        jac=True,
+        callback=lambda intermediate_result: history.append(intermediate_result.fun),
+        options={
+            "maxiter": max_iter,
+            "maxls": 50,
+            "gtol": tol,
+            "ftol": 64 * np.finfo(float).eps,
+        },
+    )
+    if result.status != 0:
+        warnings.warn(
+            f"lbfgs stopped before converging ({result.message}) after {result.nit} "
+            "iterations; increase max_iter or scale the data",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return result.x, int(result.nit), history
+
+
+def _proximal_gd(
+    objective: _Objective, theta: np.ndarray, l1: float, max_iter: int, tol: float
+) -> tuple[np.ndarray, int, list[float]]:
+    """Gradient descent with a backtracking step; a proximal step for the L1 part.
+
+    Each iteration takes ``θ⁺ = prox_{η·l1‖·‖₁}(θ − η∇f(θ))`` (the prox soft-thresholds the
+    coefficients, never the intercept; with ``l1 = 0`` it is the identity) and halves ``η``
+    until ``f(θ⁺) ≤ f(θ) + ∇f(θ)·(θ⁺ − θ) + ‖θ⁺ − θ‖²/(2η)``. Stops when
+    ``‖(θ − prox(θ − η∇f))/η‖∞ ≤ tol``.
+    """
+    n_coef = objective.n_out * objective.n_features
+
+    def prox(v: np.ndarray, step: float) -> np.ndarray:
+        if l1 == 0:
+            return v
+        out = v.copy()
+        w = out[:n_coef]
+        np.copyto(w, np.sign(w) * np.maximum(np.abs(w) - step * l1, 0.0))
+        return out
+
+    def penalty(v: np.ndarray) -> float:
+        return l1 * float(np.abs(v[:n_coef]).sum())
+
+    f, g = objective(theta)
+    step = 1.0
+    history: list[float] = []
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007
+        while True:
+            candidate = prox(theta - step * g, step)
+            d = candidate - theta
+            f_new, g_new = objective(candidate)
+            if f_new <= f + float(g @ d) + float(d @ d) / (2 * step) or step < 1e-30:
+                break
+            step *= 0.5
+        theta, f, g = candidate, f_new, g_new
+        history.append(f + penalty(theta))
+        if np.max(np.abs(theta - prox(theta - step * g, step))) / step <= tol:
+            break
+        step *= 2.0
+    else:
+        warnings.warn(
+            f"gd did not reach tol={tol} in {max_iter} iterations; increase max_iter",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return theta, n_iter, history

@@ -1,0 +1,70 @@
+"""The object form shared by every loss: configured once, evaluated per batch."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+ValueAndGrad = tuple[float | np.ndarray, np.ndarray | None]
+
+
+def scalar_as_1d(compute: Callable[..., ValueAndGrad]) -> Callable[..., ValueAndGrad]:
+    """Let an element-wise ``compute(pred, targets, **kw)`` take a 0-d ``pred``.
+
+    NumPy ufuncs return scalars, not arrays, for 0-d input; the computation runs on a 1-element
+    array instead and its array results are reshaped back to 0-d.
+    """
+
+    @functools.wraps(compute)
+    def wrapper(pred: Any, targets: Any, **keywords: Any) -> ValueAndGrad:
+        if np.ndim(pred) != 0:
+            return compute(pred, targets, **keywords)
+        value, grad = compute(np.reshape(pred, 1), targets, **keywords)
+        if isinstance(value, np.ndarray):
+            value = value.reshape(())
+        return value, (None if grad is None else grad.reshape(()))
+
+    return wrapper
+
+
+class Loss:
+    """A loss with its keywords fixed; ``loss(pred, targets)`` and ``loss.value_and_grad``.
+
+    Subclasses store their keywords as attributes in ``__init__`` (validated there), list their
+    names in ``_keywords`` and set ``_compute`` to the module's value-and-gradient function,
+    called as ``_compute(pred, targets, weight=..., mask=..., need_grad=..., **keywords)``.
+    """
+
+    _keywords: ClassVar[tuple[str, ...]] = ()
+    _compute: ClassVar[Callable[..., ValueAndGrad]]
+
+    def _config(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._keywords}
+
+    def __call__(
+        self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None
+    ) -> float | np.ndarray:
+        """The loss value: a Python float, or an array for ``reduction="none"``."""
+        compute = type(self)._compute
+        value, _ = compute(
+            pred, targets, weight=weight, mask=mask, need_grad=False, **self._config()
+        )
+        return value
+
+    def value_and_grad(
+        self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None
+    ) -> tuple[float | np.ndarray, np.ndarray]:
+        """The loss value and its gradient with respect to ``pred`` (same shape and dtype).
+
+        For ``reduction="none"`` the gradient is that of the sum of the returned array, i.e.
+        the element-wise derivative ``∂ℓᵢ/∂predᵢ``.
+        """
+        compute = type(self)._compute
+        return compute(pred, targets, weight=weight, mask=mask, need_grad=True, **self._config())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,197 @@
+"""Input checks shared by every loss, with one message shape.
+
+Every error is a :class:`ValueError` that reads ``"<argument> must <expectation>; got <what>"``,
+so a user always learns which argument was wrong and what was expected of it.
+
+The helpers return arrays in the loss's *working dtype*: float32 for float16/float32 input,
+float64 for float64, integer and boolean input. Values are checked after that conversion.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, NamedTuple
+
+import numpy as np
+
+REDUCTIONS = ("mean", "weighted_mean", "sum", "none")
+MEAN_REDUCTIONS = ("mean", "weighted_mean")
+
+
+def invalid(name: str, expected: str, got: str) -> ValueError:
+    """The error for argument ``name``: ``"<name> must <expected>; got <got>"``."""
+    return ValueError(f"{name} must {expected}; got {got}")
+
+
+def check_reduction(reduction: Any) -> str:
+    """Return ``reduction`` if it is one of :data:`REDUCTIONS`."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise invalid("reduction", f"be one of {', '.join(map(repr, REDUCTIONS))}", repr(reduction))
+    return reduction
+
+
+def check_scalar(
+    value: Any, name: str, low: float, high: float = np.inf, *, high_open: bool = False
+) -> float:
+    """Return ``value`` as a float after checking it is a real number in ``[low, high]``.
+
+    With ``high_open=True`` the interval is ``[low, high)``; an infinite ``high`` is always open.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise invalid(name, "be a real number", f"{type(value).__name__} {value!r}")
+    value = float(value)
+    closing = ")" if high_open or np.isinf(high) else "]"
+    inside = low <= value < high if closing == ")" else low <= value <= high
+    if not inside:
+        raise invalid(name, f"lie in [{low:g}, {high:g}{closing}", f"{value:g}")
+    return value
+
+
+def check_label_smoothing(label_smoothing: Any) -> float:
+    """Return ``label_smoothing`` if it lies in ``[0, 1)``."""
+    return check_scalar(label_smoothing, "label_smoothing", 0.0, 1.0, high_open=True)
+
+
+def _as_numeric(x: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise invalid(name, "be an array-like of numbers", type(x).__name__) from exc
+    if arr.dtype.kind not in "biuf":
+        raise invalid(name, "have a real numeric dtype (bool, integer or float)", str(arr.dtype))
+    return arr
+
+
+def working_dtype(dtype: np.dtype) -> np.dtype:
+    """float32 for float16/float32, float64 for everything else that is numeric."""
+    if dtype.kind == "f" and dtype.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _check_values(
+    arr: np.ndarray, name: str, low: float | None, high: float | None, allow_inf: bool
+) -> bool:
+    """Check a float array for NaN, infinities and ``[low, high]``; return whether it holds inf.
+
+    One pass for the minimum and one for the maximum answer all three questions: a NaN makes
+    both NaN, an infinity shows up as one of them.
+    """
+    if arr.size == 0:
+        return False
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if np.isnan(lo) or np.isnan(hi):
+        raise invalid(name, "not contain NaN", f"{np.count_nonzero(np.isnan(arr))} NaN values")
+    has_inf = bool(np.isinf(lo) or np.isinf(hi))
+    if has_inf and not allow_inf:
+        raise invalid(name, "be finite", f"values in [{lo:g}, {hi:g}]")
+    if (low is not None and lo < low) or (high is not None and hi > high):
+        expected = f"be >= {low:g}" if high is None else f"lie in [{low:g}, {high:g}]"
+        raise invalid(name, expected, f"values in [{lo:g}, {hi:g}]")
+    return has_inf
+
+
+def _check_broadcast(arr: np.ndarray, name: str, shape: tuple[int, ...], of: str) -> None:
+    try:
+        fits = np.broadcast_shapes(arr.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise invalid(name, f"broadcast to the shape of {of} {shape}", f"shape {arr.shape}")
+
+
+def as_prediction(x: Any, name: str, *, allow_inf: bool) -> tuple[np.ndarray, bool]:
+    """The predictions (probabilities or logits) in their working dtype, and whether any is inf."""
+    arr = _as_numeric(x, name)
+    arr = arr.astype(working_dtype(arr.dtype), copy=False)
+    low, high = (None, None) if allow_inf else (0.0, 1.0)
+    return arr, _check_values(arr, name, low, high, allow_inf)
+
+
+def as_operand(
+    x: Any,
+    name: str,
+    dtype: np.dtype,
+    shape: tuple[int, ...],
+    of: str,
+    *,
+    high: float | None = None,
+) -> np.ndarray:
+    """A finite array in ``[0, high]`` (``[0, inf)`` without ``high``) broadcasting to ``shape``.
+
+    Used for targets, weights and ``pos_weight``; ``of`` names what ``shape`` belongs to.
+    """
+    arr = _as_numeric(x, name)
+    _check_broadcast(arr, name, shape, of)
+    arr = arr.astype(dtype, copy=False)
+    _check_values(arr, name, 0.0, high, allow_inf=False)
+    return arr
+
+
+def check_nonnegative(x: Any, name: str) -> Any:
+    """Return ``x`` after checking it is a finite, non-negative number or array of numbers."""
+    if x is not None:
+        arr = _as_numeric(x, name)
+        _check_values(arr.astype(working_dtype(arr.dtype), copy=False), name, 0.0, None, False)
+    return x
+
+
+def as_mask(mask: Any, shape: tuple[int, ...], of: str) -> np.ndarray | None:
+    """A boolean mask broadcasting to ``shape`` (True = counted), or None."""
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise invalid("mask", "be a boolean array (True = counted)", f"dtype {arr.dtype}")
+    _check_broadcast(arr, "mask", shape, of)
+    return arr
+
+
+def check_not_empty(size: int, shape: tuple[int, ...], name: str, reduction: str) -> None:
+    """A mean over nothing is undefined: refuse empty input for the mean reductions."""
+    if size == 0 and reduction in MEAN_REDUCTIONS:
+        raise invalid(name, f"not be empty with reduction={reduction!r}", f"shape {shape}")
+
+
+class BinaryInputs(NamedTuple):
+    """Validated inputs of an element-wise binary loss, all in the prediction's working dtype."""
+
+    pred: np.ndarray
+    has_inf: bool
+    targets: np.ndarray
+    weight: np.ndarray | None
+    pos_weight: np.ndarray | None
+    mask: np.ndarray | None
+
+
+def binary_inputs(
+    pred: Any,
+    targets: Any,
+    *,
+    name: str,
+    allow_inf: bool,
+    weight: Any,
+    pos_weight: Any,
+    mask: Any,
+    reduction: str,
+) -> BinaryInputs:
+    """Validate the inputs of a binary loss whose predictions are called ``name``.
+
+    ``targets``, ``weight``, ``pos_weight`` and ``mask`` must broadcast to the predictions'
+    shape; targets lie in ``[0, 1]``; weights are finite and non-negative.
+    """
+    arr, has_inf = as_prediction(pred, name, allow_inf=allow_inf)
+    check_not_empty(arr.size, arr.shape, name, reduction)
+    shape, dtype = arr.shape, arr.dtype
+    return BinaryInputs(
+        pred=arr,
+        has_inf=has_inf,
+        targets=as_operand(targets, "targets", dtype, shape, name, high=1.0),
+        weight=None if weight is None else as_operand(weight, "weight", dtype, shape, name),
+        pos_weight=None
+        if pos_weight is None
+        else as_operand(pos_weight, "pos_weight", dtype, shape, name),
+        mask=as_mask(mask, shape, name),
+    )

@@ -1,0 +1,368 @@
+r"""Binary cross-entropy on probabilities and on logits, with its gradient.
+
+For a prediction ``p`` of the probability that the target is 1 and a (possibly soft) target
+``y ∈ [0, 1]``, the per-element loss with positive weight ``pw`` is
+
+.. math:: \ell = -\left[pw\, y \log p + (1 - y) \log(1 - p)\right].
+
+On logits ``z`` with ``p = σ(z)`` the same loss is evaluated without forming ``p``, stably for
+every finite ``z`` and with its limits at ``±inf``; its gradient is the famous ``σ(z) − y``
+(with ``pw = 1``). Models should output logits and use
+:func:`binary_cross_entropy_with_logits`; :func:`binary_cross_entropy` is for callers who
+hold probabilities already.
+
+Each loss exists as a function returning the value, a ``*_value_and_grad`` function returning
+``(value, ∂value/∂pred)`` and a class configured once and called per batch. All three share
+one implementation. Weights, masks and reductions are described in
+:mod:`bcekit.losses._reduction`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bcekit.losses._base import Loss, ValueAndGrad, scalar_as_1d
+from bcekit.losses._docs import COMMON_PARAMETERS, GRAD_RETURNS, RAISES, VALUE_RETURNS, document
+from bcekit.losses._elementwise import (
+    bce_logits_elementwise,
+    saturate,
+    set_limits,
+    smooth_targets,
+)
+from bcekit.losses._reduction import denominator, reduce, scale_grad
+from bcekit.losses._validation import (
+    BinaryInputs,
+    binary_inputs,
+    check_label_smoothing,
+    check_nonnegative,
+    check_reduction,
+)
+
+_FUSED_MIN_SIZE = 65536
+"""Smallest number of logits for which the fused Numba kernel replaces the NumPy path."""
+
+_LOG_FLOOR = -100.0
+"""Lower clamp of ``log p`` and ``log(1 − p)`` on the probability path, as in PyTorch."""
+
+_GRAD_EPS = float(np.float32(1e-12))
+"""Floor of ``p(1 − p)`` in the probability-path gradient: PyTorch's ``1e-12``, which its
+backward holds as a float32 (≈ 9.99999996e-13) for every dtype."""
+
+
+def _bce_probs_elementwise(
+    p: np.ndarray, y: np.ndarray, pw: np.ndarray | None, need_grad: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    r"""Per-element BCE on probabilities and its derivative.
+
+    .. math::
+        \ell = -\left[pw\,y\,\max(\log p, -100) + (1-y)\max(\log(1-p), -100)\right]
+
+        \frac{\partial \ell}{\partial p}
+            = \frac{(p - y) - (pw - 1)\,y\,(1 - p)}{\max(p(1-p),\ 10^{-12})}
+
+    The gradient is that of the unclamped loss with PyTorch's floor on the denominator: finite
+    everywhere, ``±10^{12}·(numerator)`` at ``p ∈ {0, 1}``.
+    """
+    with np.errstate(divide="ignore"):
+        loss = np.log(p)
+        log_1mp = np.log1p(-p)
+    np.maximum(loss, _LOG_FLOOR, out=loss)
+    np.maximum(log_1mp, _LOG_FLOOR, out=log_1mp)
+    loss *= y if pw is None else pw * y
+    log_1mp *= 1.0 - y
+    loss += log_1mp
+    np.negative(loss, out=loss)
+    if not need_grad:
+        return loss, None
+    one_minus_p = np.subtract(1.0, p, out=log_1mp)
+    grad = p - y
+    if pw is not None:
+        grad -= (pw - 1.0) * y * one_minus_p
+    one_minus_p *= p
+    np.maximum(one_minus_p, _GRAD_EPS, out=one_minus_p)
+    grad /= one_minus_p
+    return loss, grad
+
+
+def _fused_ready(inp: BinaryInputs, reduction: str) -> bool:
+    """Whether the fused kernel can take these inputs as they are (see :data:`_FUSED_MIN_SIZE`)."""
+    z = inp.pred
+    same = [a for a in (inp.targets, inp.weight) if a is not None]
+    return (
+        inp.mask is None
+        and reduction != "none"
+        and z.size >= _FUSED_MIN_SIZE
+        and (inp.pos_weight is None or inp.pos_weight.size == 1)
+        and all(a.shape == z.shape for a in same)
+        and all(a.flags.c_contiguous for a in (z, *same))
+    )
+
+
+def _fused_value_and_grad(
+    inp: BinaryInputs, label_smoothing: float, reduction: str, need_grad: bool
+) -> ValueAndGrad:
+    """Value and gradient in one pass of the Numba kernel over flat views of the inputs."""
+    from bcekit.losses import _kernels
+
+    z = inp.pred
+    d = denominator(reduction, z.shape, inp.weight, None)
+    if d == 0:
+        return 0.0, (np.zeros_like(z) if need_grad else None)
+    grad = np.empty_like(z) if need_grad else None
+    total = _kernels.bce_with_logits_fused(
+        z.reshape(-1),
+        inp.targets.reshape(-1),
+        None if inp.weight is None else inp.weight.reshape(-1),
+        None if grad is None else grad.reshape(-1),
+        1.0 if inp.pos_weight is None else inp.pos_weight.item(),
+        label_smoothing,
+        1.0 / d,
+    )
+    return total / d, grad
+
+
+@scalar_as_1d
+def _logits_value_and_grad(
+    logits: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+    need_grad: bool,
+) -> ValueAndGrad:
+    reduction = check_reduction(reduction)
+    s = check_label_smoothing(label_smoothing)
+    inp = binary_inputs(
+        logits, targets, name="logits", allow_inf=True,
+        weight=weight, pos_weight=pos_weight, mask=mask, reduction=reduction,
+    )  # fmt: skip
+    if _fused_ready(inp, reduction):
+        return _fused_value_and_grad(inp, s, reduction, need_grad)
+    y = smooth_targets(inp.targets, s, 2)
+    z = saturate(inp.pred) if inp.has_inf else inp.pred
+    loss, grad = bce_logits_elementwise(z, y, inp.pos_weight, need_grad)
+    if inp.has_inf:
+        pw_y = y if inp.pos_weight is None else inp.pos_weight * y
+        set_limits(loss, inp.pred, grows_up=1.0 - y, grows_down=pw_y)
+    value, factor = reduce(
+        loss, weight=inp.weight, mask=inp.mask, reduction=reduction, finite=not inp.has_inf
+    )
+    return value, (None if grad is None else scale_grad(grad, factor))
+
+
+@scalar_as_1d
+def _probs_value_and_grad(
+    probs: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+    need_grad: bool,
+) -> ValueAndGrad:
+    reduction = check_reduction(reduction)
+    s = check_label_smoothing(label_smoothing)
+    inp = binary_inputs(
+        probs, targets, name="probs", allow_inf=False,
+        weight=weight, pos_weight=pos_weight, mask=mask, reduction=reduction,
+    )  # fmt: skip
+    y = smooth_targets(inp.targets, s, 2)
+    loss, grad = _bce_probs_elementwise(inp.pred, y, inp.pos_weight, need_grad)
+    value, factor = reduce(loss, weight=inp.weight, mask=inp.mask, reduction=reduction, finite=True)
+    return value, (None if grad is None else scale_grad(grad, factor))
+
+
+_BINARY_PARAMETERS = """
+    targets : array-like
+        Targets in ``[0, 1]`` (soft targets allowed), broadcasting to the predictions' shape.
+    weight : array-like, optional
+        Non-negative per-element weights ``w``, broadcasting to the predictions' shape.
+    pos_weight : float or array-like, optional
+        Non-negative weight ``pw`` of the positive term: a scalar, a per-class vector along
+        the last axis, or any array broadcasting to the predictions' shape."""
+_VALUE_DOC = (_BINARY_PARAMETERS, COMMON_PARAMETERS, VALUE_RETURNS, RAISES)
+_GRAD_DOC = (_BINARY_PARAMETERS, COMMON_PARAMETERS, GRAD_RETURNS, RAISES)
+
+
+@document(*_VALUE_DOC)
+def binary_cross_entropy_with_logits(
+    logits: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+) -> float | np.ndarray:
+    r"""Binary cross-entropy on logits ``z``, exact for every finite ``z`` and at ``±inf``.
+
+    .. math::
+        \ell = -\left[pw\,y\log\sigma(z) + (1-y)\log(1-\sigma(z))\right]
+             = (1-y)\,z + (1 + (pw-1)\,y)\log(1 + e^{-z})
+
+    evaluated as a sum of non-negative terms; at ``z = ±inf`` it takes its limit (0 or +inf).
+    Large contiguous inputs without a mask are computed by a fused Numba kernel.
+
+    Parameters
+    ----------
+    logits : array-like
+        Real-valued scores; ``±inf`` allowed.
+    """
+    value, _ = _logits_value_and_grad(
+        logits, targets, weight=weight, pos_weight=pos_weight, label_smoothing=label_smoothing,
+        mask=mask, reduction=reduction, need_grad=False,
+    )  # fmt: skip
+    return value
+
+
+@document(*_GRAD_DOC)
+def binary_cross_entropy_with_logits_value_and_grad(
+    logits: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+) -> tuple[float | np.ndarray, np.ndarray]:
+    r""":func:`binary_cross_entropy_with_logits` and its gradient with respect to the logits.
+
+    .. math::
+        \frac{\partial \ell}{\partial z} = (1-y)\,\sigma(z) - pw\,y\,\sigma(-z)
+        \quad (= \sigma(z) - y \text{ for } pw = 1),
+
+    finite everywhere, with ``σ(+inf) = 1`` and ``σ(−inf) = 0``.
+
+    Parameters
+    ----------
+    logits : array-like
+        Real-valued scores; ``±inf`` allowed.
+    """
+    return _logits_value_and_grad(
+        logits, targets, weight=weight, pos_weight=pos_weight, label_smoothing=label_smoothing,
+        mask=mask, reduction=reduction, need_grad=True,
+    )  # fmt: skip
+
+
+@document(*_VALUE_DOC)
+def binary_cross_entropy(
+    probs: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+) -> float | np.ndarray:
+    r"""Binary cross-entropy on probabilities, with PyTorch's clamp of the logarithms.
+
+    .. math::
+        \ell = -\left[pw\,y\,\max(\log p, -100) + (1-y)\max(\log(1-p), -100)\right]
+
+    The clamp keeps the loss finite (at most 100·max(pw, 1)) at ``p ∈ {0, 1}``, where it
+    equals PyTorch's ``binary_cross_entropy``. Prefer
+    :func:`binary_cross_entropy_with_logits` when logits are available.
+
+    Parameters
+    ----------
+    probs : array-like
+        Probabilities in ``[0, 1]``.
+    """
+    value, _ = _probs_value_and_grad(
+        probs, targets, weight=weight, pos_weight=pos_weight, label_smoothing=label_smoothing,
+        mask=mask, reduction=reduction, need_grad=False,
+    )  # fmt: skip
+    return value
+
+
+@document(*_GRAD_DOC)
+def binary_cross_entropy_value_and_grad(
+    probs: Any,
+    targets: Any,
+    *,
+    weight: Any = None,
+    pos_weight: Any = None,
+    label_smoothing: float = 0.0,
+    mask: Any = None,
+    reduction: str = "mean",
+) -> tuple[float | np.ndarray, np.ndarray]:
+    r""":func:`binary_cross_entropy` and its gradient with respect to the probabilities.
+
+    .. math::
+        \frac{\partial \ell}{\partial p}
+            = \frac{(p - y) - (pw - 1)\,y\,(1 - p)}{\max(p(1-p),\ 10^{-12})}
+
+    This is the derivative of the unclamped loss with the denominator floored as in PyTorch's
+    backward: finite everywhere, and at ``p ∈ {0, 1}`` equal to ``10^{12}`` times the
+    numerator (e.g. ``−10^{12}`` for ``p = 0, y = 1``; 0 where ``p = y``).
+
+    Parameters
+    ----------
+    probs : array-like
+        Probabilities in ``[0, 1]``.
+    """
+    return _probs_value_and_grad(
+        probs, targets, weight=weight, pos_weight=pos_weight, label_smoothing=label_smoothing,
+        mask=mask, reduction=reduction, need_grad=True,
+    )  # fmt: skip
+
+
+class BinaryCrossEntropyWithLogits(Loss):
+    """:func:`binary_cross_entropy_with_logits` with its keywords fixed.
+
+    Parameters
+    ----------
+    pos_weight : float or array-like, optional
+        Weight of the positive term (scalar, per-class vector, or broadcasting array).
+    label_smoothing : float, default 0.0
+        ``s ∈ [0, 1)``; targets become ``y·(1 − s) + s/2``.
+    reduction : {"mean", "weighted_mean", "sum", "none"}, default "mean"
+
+    Examples
+    --------
+    >>> loss = BinaryCrossEntropyWithLogits(reduction="sum")
+    >>> value, grad = loss.value_and_grad([0.0, 2.0], [1.0, 0.0])
+    """
+
+    _keywords = ("pos_weight", "label_smoothing", "reduction")
+    _compute = staticmethod(_logits_value_and_grad)
+
+    def __init__(
+        self, *, pos_weight: Any = None, label_smoothing: float = 0.0, reduction: str = "mean"
+    ) -> None:
+        self.pos_weight = check_nonnegative(pos_weight, "pos_weight")
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.reduction = check_reduction(reduction)
+
+
+class BinaryCrossEntropy(Loss):
+    """:func:`binary_cross_entropy` (on probabilities) with its keywords fixed.
+
+    Parameters
+    ----------
+    pos_weight : float or array-like, optional
+        Weight of the positive term (scalar, per-class vector, or broadcasting array).
+    label_smoothing : float, default 0.0
+        ``s ∈ [0, 1)``; targets become ``y·(1 − s) + s/2``.
+    reduction : {"mean", "weighted_mean", "sum", "none"}, default "mean"
+    """
+
+    _keywords = ("pos_weight", "label_smoothing", "reduction")
+    _compute = staticmethod(_probs_value_and_grad)
+
+    def __init__(
+        self, *, pos_weight: Any = None, label_smoothing: float = 0.0, reduction: str = "mean"
+    ) -> None:
+        self.pos_weight = check_nonnegative(pos_weight, "pos_weight")
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.reduction = check_reduction(reduction)

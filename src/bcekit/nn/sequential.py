@@ -1,0 +1,164 @@
+"""Sequential: layers applied in order, and the :func:`mlp` builder on top of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from .activations import ACTIVATIONS, get_activation
+from .base import Layer
+from .dense import Dense, float_dtype
+from .init import as_generator
+from .regularization import Dropout
+
+
+class Sequential(Layer):
+    """A chain of layers: ``forward`` runs them first to last, ``backward`` last to first.
+
+    .. math:: y = f_k(\\cdots f_2(f_1(x))),\\qquad
+              ∂L/∂x = J_{f_1}^\\top \\cdots J_{f_k}^\\top\\, ∂L/∂y
+
+    The input is cast once, on entry, to the dtype of the model's parameters (all of
+    which must share one dtype), so a float32 model runs in float32 throughout.
+    Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ...).
+
+    Parameters
+    ----------
+    layers : iterable of Layer
+        The layers, in the order the input goes through them.
+    """
+
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        super().__init__()
+        if isinstance(layers, Layer):
+            raise TypeError("layers must be an iterable of Layer; got a single Layer")
+        self.layers: tuple[Layer, ...] = tuple(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a Layer; got {type(layer).__name__}")
+        dtypes = {p.value.dtype for p in self.parameters()}
+        if len(dtypes) > 1:
+            raise ValueError(
+                f"all parameters must share one dtype; got {sorted(map(str, dtypes))}"
+            )
+        self.dtype: np.dtype | None = dtypes.pop() if dtypes else None
+
+    def children(self) -> list[tuple[str, Layer]]:
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x) if self.dtype is None else np.asarray(x, dtype=self.dtype)
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        """Back-propagate ``grad_out`` from the last layer to the first.
+
+        Returns ``∂L/∂x``, or ``None`` when the first layer was built not to compute it.
+        """
+        grad = grad_out
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = self.layers[i].backward(grad)
+            if grad is None:
+                if any(layer.parameters() for layer in self.layers[:i]):
+                    raise RuntimeError(
+                        f"layer {i} returned no input gradient but earlier layers have "
+                        "parameters; only the first layer may skip it (input_grad=False)"
+                    )
+                return None
+        return grad
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    @overload
+    def __getitem__(self, index: int) -> Layer: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+    def __getitem__(self, index: int | slice) -> Layer | Sequential:
+        if isinstance(index, slice):
+            return Sequential(self.layers[index])
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def mlp(
+    n_in: int,
+    hidden_sizes: Sequence[int],
+    n_out: int,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    *,
+    dtype: DTypeLike = np.float64,
+    random_state: Any = None,
+    input_grad: bool = True,
+) -> Sequential:
+    """A multilayer perceptron: ``Dense → activation [→ Dropout]`` per hidden layer, then Dense.
+
+    The output layer is linear: the model returns logits, and the loss applies the
+    sigmoid or softmax. Each Dense layer is initialised for the activation that follows
+    it (He for the ReLU family, Glorot otherwise; Glorot for the output). Hidden
+    activations work in place on the Dense outputs, which no other layer reads.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Number of input features and of outputs (1 for binary classification).
+    hidden_sizes : sequence of int
+        Width of each hidden layer; empty gives a linear model.
+    activation : str
+        Hidden activation, a key of :data:`bcekit.nn.activations.ACTIVATIONS`.
+    dropout : float
+        Dropout probability after each hidden activation, in [0, 1); 0 adds no layer.
+    dtype : {np.float32, np.float64}
+        Dtype of the parameters and of every computation.
+    random_state : None, int, Generator or RandomState
+        Seeds the weights of every layer and the dropout masks.
+    input_grad : bool
+        False lets the first layer skip ``∂L/∂x``; ``backward`` then returns ``None``.
+
+    Returns
+    -------
+    Sequential
+    """
+    n_in = _positive_int("n_in", n_in)
+    n_out = _positive_int("n_out", n_out)
+    if isinstance(hidden_sizes, int | np.integer):
+        hidden_sizes = [hidden_sizes]
+    sizes = [_positive_int(f"hidden_sizes[{i}]", h) for i, h in enumerate(hidden_sizes)]
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
+    if isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a float in [0, 1); got {dropout!r}")
+    dtype = float_dtype(dtype)
+    rng = as_generator(random_state)
+    layers: list[Layer] = []
+    widths = [n_in, *sizes]
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers.append(
+            Dense(fan_in, fan_out, activation_hint=activation, dtype=dtype, random_state=rng,
+                  input_grad=input_grad or i > 0)
+        )
+        layers.append(get_activation(activation, inplace=True))
+        if dropout > 0:
+            layers.append(Dropout(dropout, random_state=rng))
+    layers.append(
+        Dense(widths[-1], n_out, dtype=dtype, random_state=rng, input_grad=input_grad or sizes != [])
+    )
+    return Sequential(layers)
