@@ -61,8 +61,10 @@ def test_correct_layer_passes():
 def test_wrong_input_gradient_is_reported():
     with pytest.raises(GradcheckError, match=r"input: 6/6 elements differ"):
         gradcheck(Scale(wrong_input=True), RNG.standard_normal((3, 2)))
-    assert gradcheck(Scale(wrong_input=True), RNG.standard_normal((3, 2)),
-                     raise_exception=False) is False
+    assert (
+        gradcheck(Scale(wrong_input=True), RNG.standard_normal((3, 2)), raise_exception=False)
+        is False
+    )
 
 
 def test_wrong_parameter_gradient_is_reported():
@@ -107,7 +109,7 @@ def test_function_form():
 
 
 def test_float32_model_and_bad_inputs_rejected():
-    with pytest.raises(ValueError, match="gradcheck needs a float64 model; parameter '0.weight'"):
+    with pytest.raises(ValueError, match=r"gradcheck needs a float64 model; parameter '0\.weight'"):
         gradcheck(mlp(2, [2], 1, dtype=np.float32), np.ones((2, 2)))
     with pytest.raises(ValueError, match="inputs must be finite"):
         gradcheck(mlp(2, [2], 1), np.array([[np.nan, 1.0]]))
@@ -124,6 +126,7 @@ def test_network_with_sum_of_squares(activation):
 
 # --- networks composed with bcekit.losses -----------------------------------------------
 
+
 def _losses():
     losses = pytest.importorskip("bcekit.losses")
     if not hasattr(losses, "BinaryCrossEntropyWithLogits"):
@@ -137,8 +140,9 @@ def test_network_with_bce_with_logits():
     x = RNG.standard_normal((9, 4))
     y = (RNG.random((9, 1)) < 0.5).astype(float)
     assert gradcheck_model(model, losses.BinaryCrossEntropyWithLogits(), x, y)
-    assert gradcheck_model(model, losses.BinaryCrossEntropyWithLogits(pos_weight=3.0,
-                                                                      label_smoothing=0.1), x, y)
+    assert gradcheck_model(
+        model, losses.BinaryCrossEntropyWithLogits(pos_weight=3.0, label_smoothing=0.1), x, y
+    )
 
 
 def test_multilabel_network_with_focal_loss():

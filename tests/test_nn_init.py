@@ -46,8 +46,11 @@ def test_every_initialiser_has_its_variance(fn, variance):
 @pytest.mark.parametrize(
     "hint,variance",
     [
-        ("relu", 2 / FAN_IN), ("leaky_relu", 2 / FAN_IN), ("gelu", 2 / FAN_IN),
-        ("tanh", 2 / (FAN_IN + FAN_OUT)), ("sigmoid", 2 / (FAN_IN + FAN_OUT)),
+        ("relu", 2 / FAN_IN),
+        ("leaky_relu", 2 / FAN_IN),
+        ("gelu", 2 / FAN_IN),
+        ("tanh", 2 / (FAN_IN + FAN_OUT)),
+        ("sigmoid", 2 / (FAN_IN + FAN_OUT)),
         (None, 2 / (FAN_IN + FAN_OUT)),
     ],
 )

@@ -34,17 +34,21 @@ def away_from_zero(shape, margin=0.05, seed=0):
 
 # --- gradients ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("shape", [(1, 1), (4, 3), (7, 5), (2, 3, 4)])
 @pytest.mark.parametrize(
-    "make", [Tanh, Sigmoid, GELU, Identity, ReLU, lambda: LeakyReLU(0.1)],
+    "make",
+    [Tanh, Sigmoid, GELU, Identity, ReLU, lambda: LeakyReLU(0.1)],
     ids=["tanh", "sigmoid", "gelu", "identity", "relu", "leaky_relu"],
 )
 def test_activation_gradients(make, shape):
     assert gradcheck(make(), away_from_zero(shape, seed=len(shape)))
 
 
-@pytest.mark.parametrize("layer", [ReLU(inplace=True), LeakyReLU(0.2, inplace=True),
-                                   Tanh(inplace=True), Sigmoid(inplace=True)])
+@pytest.mark.parametrize(
+    "layer",
+    [ReLU(inplace=True), LeakyReLU(0.2, inplace=True), Tanh(inplace=True), Sigmoid(inplace=True)],
+)
 def test_inplace_activation_gradients(layer):
     assert gradcheck(layer, away_from_zero((5, 4)))
 
@@ -91,6 +95,7 @@ def test_dropout_gradient_with_fixed_mask():
 
 # --- values ---------------------------------------------------------------------------
 
+
 def test_activation_values_match_formulas():
     x = np.linspace(-5, 5, 41)
     np.testing.assert_array_equal(ReLU().forward(x), np.where(x > 0, x, 0.0))
@@ -113,6 +118,14 @@ def test_sigmoid_and_gelu_are_stable_at_extremes():
     np.testing.assert_array_equal(g.backward(np.ones(6)), [0, 0, 0, 1, 1, 1])
 
 
+@pytest.mark.parametrize("shape", [(8, 5), (700, 300)])  # cache-sized and larger inputs
+def test_relu_small_and_large_inputs(shape):
+    x = RNG.standard_normal(shape)
+    relu = ReLU()
+    np.testing.assert_array_equal(relu.forward(x), np.where(x > 0, x, 0.0))
+    np.testing.assert_array_equal(relu.backward(np.ones(shape)), (x > 0).astype(float))
+
+
 def test_relu_handles_infinities_and_kink():
     r = ReLU()
     np.testing.assert_array_equal(r.forward(np.array([-np.inf, 0.0, np.inf])), [0, 0, np.inf])
@@ -125,8 +138,10 @@ def test_activations_against_torch():
     x = RNG.standard_normal((6, 5))
     g = RNG.standard_normal((6, 5))
     cases = {
-        "relu": (ReLU(), F.relu), "tanh": (Tanh(), torch.tanh),
-        "sigmoid": (Sigmoid(), torch.sigmoid), "gelu": (GELU(), F.gelu),
+        "relu": (ReLU(), F.relu),
+        "tanh": (Tanh(), torch.tanh),
+        "sigmoid": (Sigmoid(), torch.sigmoid),
+        "gelu": (GELU(), F.gelu),
         "leaky_relu": (LeakyReLU(0.3), lambda t: F.leaky_relu(t, 0.3)),
     }
     for name, (ours, theirs) in cases.items():
@@ -134,8 +149,9 @@ def test_activations_against_torch():
         yt = theirs(xt)
         yt.backward(torch.tensor(g))
         np.testing.assert_allclose(ours.forward(x), yt.detach().numpy(), rtol=1e-12, err_msg=name)
-        np.testing.assert_allclose(ours.backward(g), xt.grad.numpy(), rtol=1e-12, atol=1e-15,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            ours.backward(g), xt.grad.numpy(), rtol=1e-12, atol=1e-15, err_msg=name
+        )
 
 
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid"])
@@ -197,6 +213,7 @@ def test_dense_without_input_grad():
 
 # --- dtypes ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"])
 def test_activations_keep_float32(name):
     x = RNG.standard_normal((4, 3)).astype(np.float32)
@@ -219,6 +236,7 @@ def test_dense_casts_input_to_its_dtype():
 
 
 # --- dropout --------------------------------------------------------------------------
+
 
 def test_dropout_eval_is_identity():
     drop = Dropout(0.5, random_state=0).eval()
@@ -256,6 +274,7 @@ def test_dropout_zero_p_and_float32():
 
 
 # --- errors ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan")])
 def test_dropout_rejects_bad_p(p):
@@ -295,7 +314,9 @@ def test_backward_checks_order_and_shape():
             layer.backward(np.zeros((4, 2)))
     layer = Dense(3, 2)
     layer.forward(np.zeros((4, 3)))
-    with pytest.raises(ValueError, match=r"grad_out must have the shape of the last output \(4, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"grad_out must have the shape of the last output \(4, 2\)"
+    ):
         layer.backward(np.zeros(4))
     act = ReLU()
     act.forward(np.zeros((4, 1)))

@@ -41,8 +41,14 @@ def test_forward_in_order_and_backward_in_reverse():
     log = []
     model = Sequential([Recorder("a", log), Recorder("b", log), Recorder("c", log)])
     model.backward(model.forward(np.ones((2, 2))))
-    assert log == [("forward", "a"), ("forward", "b"), ("forward", "c"),
-                   ("backward", "c"), ("backward", "b"), ("backward", "a")]
+    assert log == [
+        ("forward", "a"),
+        ("forward", "b"),
+        ("forward", "c"),
+        ("backward", "c"),
+        ("backward", "b"),
+        ("backward", "a"),
+    ]
 
 
 def test_composition_equals_manual_chain():
@@ -70,7 +76,11 @@ def test_nested_names_and_train_eval_propagate():
     inner = Sequential([Dense(3, 3), Dropout(0.5)])
     model = Sequential([Dense(2, 3), inner])
     assert [n for n, _ in model.named_parameters()] == [
-        "0.weight", "0.bias", "1.0.weight", "1.0.bias"]
+        "0.weight",
+        "0.bias",
+        "1.0.weight",
+        "1.0.bias",
+    ]
     model.eval()
     assert not model.training and not inner.training and not inner[1].training
     model.train()
@@ -111,9 +121,15 @@ def test_load_state_dict_mismatches():
     with pytest.raises(ValueError, match=r"unexpected \['9.weight'\]"):
         model.load_state_dict({**state, "9.weight": np.zeros(1)})
     bad_shape = {**state, "0.weight": np.zeros((5, 3))}
-    with pytest.raises(ValueError, match=r"state\['0.weight'\] must have shape \(3, 5\); got \(5, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"state\['0.weight'\] must have shape \(3, 5\); got \(5, 3\)"
+    ):
         model.load_state_dict(bad_shape)
-    bad_dtype = {**state, "0.bias": state["0.bias"].astype(np.float32), "0.weight": state["0.weight"] + 1}
+    bad_dtype = {
+        **state,
+        "0.bias": state["0.bias"].astype(np.float32),
+        "0.weight": state["0.weight"] + 1,
+    }
     with pytest.raises(ValueError, match=r"state\['0.bias'\] must have dtype float64; got float32"):
         model.load_state_dict(bad_dtype)
     for key, value in before.items():  # nothing was copied by the failed loads
@@ -133,8 +149,9 @@ def test_float32_end_to_end():
         assert out.dtype == np.float32, layer
     g = model.backward(np.ones((5, 1), dtype=np.float32))
     assert g.dtype == np.float32
-    assert all(p.value.dtype == np.float32 and p.grad.dtype == np.float32
-               for p in model.parameters())
+    assert all(
+        p.value.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters()
+    )
 
 
 def test_mixed_dtypes_rejected():
@@ -164,8 +181,9 @@ def test_mlp_structure_and_init():
     assert not np.array_equal(a["0.weight"][:, :1], a["2.weight"][:4])  # layers differ
 
 
-@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "gelu",
-                                        "logistic", "identity"])
+@pytest.mark.parametrize(
+    "activation", ["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "logistic", "identity"]
+)
 def test_mlp_gradients_for_each_activation(activation):
     model = mlp(3, [5, 4], 2, activation=activation, random_state=1)
     assert gradcheck(model, RNG.standard_normal((6, 3)))

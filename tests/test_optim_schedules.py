@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -60,7 +61,7 @@ def test_warmup_cosine_landmarks():
     assert q.lr_at(2) == pytest.approx(2.0 * 0.5 * (1 + math.cos(math.pi / 4)))
     assert s.lr_at(t) == pytest.approx(low) and s.lr_at(t + 50) == pytest.approx(low)
     after = [s.lr_at(k) for k in range(w, t + 1)]
-    assert all(a >= b for a, b in zip(after, after[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(after))
 
 
 def test_warmup_cosine_without_warmup_matches_torch_cosine():

@@ -47,17 +47,17 @@ def print_metrics(metrics: Mapping[str, Mapping[str, Any]], *, title: str) -> No
         return
     from rich.table import Table
 
-    from bcekit.plots.report import METRIC_LABELS, format_metric
+    from bcekit.plots.report import SHORT_LABELS, format_metric
 
-    table = Table(title=title)
-    table.add_column("model")
-    for label in METRIC_LABELS.values():
-        table.add_column(label, justify="right")
-    table.add_column("samples", justify="right")
+    table = Table(title=title, caption="AP: average precision; ECE: expected calibration error")
+    table.add_column("model", no_wrap=True)
+    for label in SHORT_LABELS.values():
+        table.add_column(label, justify="right", no_wrap=True)
+    table.add_column("n", justify="right")
     for name, values in metrics.items():
         table.add_row(
             name,
-            *(format_metric(values.get(k)) for k in METRIC_LABELS),
+            *(format_metric(values.get(k)) for k in SHORT_LABELS),
             format_metric(values.get("n_samples")),
         )
     _console(stderr=False).print(table)

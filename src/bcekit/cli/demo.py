@@ -95,7 +95,11 @@ def demo(output: Path, seed: int) -> None:
         for name, model in models.items():
             save_model_dir(tmp / name, model, pre)
         metrics = write_report(
-            tmp, evaluations, title="bcekit demo: breast cancer", details=details
+            tmp,
+            evaluations,
+            title="bcekit demo: breast cancer",
+            details=details,
+            positive=str(pre.classes[1]),
         )
     print_metrics(metrics, title=f"Test set ({len(y_test)} tumours, positive = {pre.classes[1]})")
     note(f"report written to {output / 'report.html'}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from bcekit.cli.errors import CLIError
+from bcekit.cli.errors import EXIT_INTERRUPTED, EXIT_OK, CLIError
 from bcekit.cli.options import global_options
 
 EPILOG = """\b
@@ -53,12 +53,20 @@ def _hidden_sizes(value: str) -> tuple[int, ...]:
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", required=True, metavar="COL", help="The binary label column.")
 @click.option(
-    "-o", "--output", required=True, type=click.Path(path_type=Path), metavar="DIR",
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
     help="Folder for the model and report; created when the run ends.",
 )
 @click.option(
-    "--model", "kind", type=click.Choice(["logistic", "mlp"]), default="logistic",
-    show_default=True, help="Logistic regression or a multi-layer perceptron.",
+    "--model",
+    "kind",
+    type=click.Choice(["logistic", "mlp"]),
+    default="logistic",
+    show_default=True,
+    help="Logistic regression or a multi-layer perceptron.",
 )
 @click.option("--features", multiple=True, metavar="COLS", help="Feature columns (default: all).")
 @click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")
@@ -68,31 +76,45 @@ def _hidden_sizes(value: str) -> tuple[int, ...]:
 )
 @click.option("--pos-weight", type=PosWeight(), help="Weight of the positive class in BCE.")
 @click.option(
-    "--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0,
-    show_default=True, help="Targets become y(1-s)+s/2.",
+    "--label-smoothing",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Targets become y(1-s)+s/2.",
 )
 @click.option(
-    "--loss", type=click.Choice(["bce", "focal"]), default="bce", show_default=True,
+    "--loss",
+    type=click.Choice(["bce", "focal"]),
+    default="bce",
+    show_default=True,
     help="Binary cross-entropy or sigmoid focal loss.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
-    "--learning-rate", type=click.FloatRange(0, min_open=True), default=1e-3,
-    show_default=True, help="Adam step size.",
+    "--learning-rate",
+    type=click.FloatRange(0, min_open=True),
+    help="Adam step size (default: 0.01 for logistic, 0.001 for mlp).",
 )
 @click.option(
-    "--hidden", default="64", show_default=True, metavar="N[,N...]",
+    "--hidden",
+    default="64",
+    show_default=True,
+    metavar="N[,N...]",
     help="MLP hidden layer sizes.",
 )
 @click.option(
-    "--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.2, show_default=True,
+    "--validation-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
     help="Held-out share of rows: validation loss per epoch and the report's metrics.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of split and model.")
 @click.option(
-    "--resume", type=click.Path(path_type=Path), metavar="DIR",
+    "--resume",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
     help="Continue the interrupted run whose checkpoint/ is in DIR.",
 )
 @global_options
@@ -102,16 +124,109 @@ def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
     DIR receives model.safetensors, model.json and preprocess.json (feature columns,
     one-hot categories, fill values, scaling, target classes), which 'bcekit evaluate'
     and 'bcekit predict' apply, plus metrics.json, loss/ROC/PR/calibration plots and
-    report.html for the validation rows.
+    report.html for the validation rows. Features are standardised with the training
+    rows' mean and standard deviation.
     """
     from bcekit.cli import fitting
+    from bcekit.cli.artifacts import check_output_dir, publish, save_model_dir
+    from bcekit.cli.console import note, print_metrics
+    from bcekit.cli.options import settings
+    from bcekit.cli.tabular import split_names
+    from bcekit.data.tables import TablePreprocessor, read_table
+    from bcekit.plots.report import ModelEvaluation, write_report
 
     options["hidden"] = _hidden_sizes(options["hidden"])
-    run = fitting.Run.start(data, output, options, resume=resume, ctx=click.get_current_context())
-    return run.execute()
+    options["features"] = split_names(options["features"]) or None
+    options["drop"] = split_names(options["drop"])
+    check_output_dir(output)
+    checkpoint = None
+    if resume is not None:
+        checkpoint = fitting.Checkpoint.load(resume)
+        ctx = click.get_current_context()
+        explicit = {
+            name
+            for name in options
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        }
+        options = checkpoint.resume_options(options, explicit)
 
+    source = str(data)
+    table = read_table(data)
+    if checkpoint is None:
+        pre = TablePreprocessor.fit(
+            table,
+            options["target"],
+            features=options["features"],
+            drop=options["drop"],
+            one_hot=options["one_hot"],
+            impute=options["impute"],
+            source=source,
+        )
+    else:
+        pre = checkpoint.preprocessor
+    y = pre.encode_target(table, source=source)
+    X = pre.transform(table, source=source)
+    digest = fitting.fingerprint(X, y)
+    if checkpoint is not None and digest != checkpoint.data_sha256:
+        raise CLIError(f"--resume {resume}: {data} is not the data the interrupted run trained on")
+    rows, val_rows = fitting.split_rows(y, options["validation_fraction"], options["seed"], source)
 
-def require(condition: bool, message: str) -> None:
-    """Raise :class:`CLIError` with ``message`` unless ``condition`` holds."""
-    if not condition:
-        raise CLIError(message)
+    verbose = 0 if settings().quiet else 1
+    done = 0 if checkpoint is None else checkpoint.epochs_done
+    if checkpoint is None:
+        model = fitting.build_estimator(options, verbose=verbose)
+    else:
+        model = checkpoint.model
+        model.set_params(warm_start=True, max_iter=options["epochs"] - done)
+    note(
+        f"training {options['kind']} on {len(rows)} rows, validating on {len(val_rows)}"
+        + (f", from epoch {done + 1}" if done else "")
+        + " (Ctrl-C stops after the current batch)"
+    )
+    interrupted = fitting.fit(model, X[rows], y[rows], X[val_rows], y[val_rows])
+    history = fitting.join_histories(
+        [] if checkpoint is None else checkpoint.history,
+        fitting.epoch_records(getattr(model, "history_", None)),
+    )
+    model.history_ = history
+
+    with publish(output) as tmp:
+        save_model_dir(tmp, model, pre)
+        if interrupted:
+            fitting.Checkpoint(
+                options=fitting.jsonable(options),
+                history=history,
+                data_sha256=digest,
+                model=model,
+                preprocessor=pre,
+            ).save(tmp / fitting.CHECKPOINT_DIR)
+        else:
+            proba = model.predict_proba(X[val_rows])[:, 1]
+            evaluation = ModelEvaluation(options["kind"], y[val_rows], proba, estimator=model)
+            details = {
+                "data": data.name,
+                "target": options["target"],
+                "positive class": pre.classes[1],
+                "train rows": len(rows),
+                "validation rows": len(val_rows),
+                "features": len(pre.feature_names),
+                "epochs": len(history),
+            }
+            metrics = write_report(
+                tmp,
+                [evaluation],
+                title=f"bcekit train: {data.name}",
+                details=details,
+                positive=str(pre.classes[1]),
+            )
+    if interrupted:
+        click.echo(
+            f"interrupted after {len(history)} epochs: wrote the best model so far and "
+            f"{fitting.CHECKPOINT_DIR}/ to {output}; continue with: bcekit train {data} "
+            f"--target {options['target']} --output {output} --resume {output}",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
+    print_metrics(metrics, title=f"Validation rows ({len(val_rows)}, positive = {pre.classes[1]})")
+    note(f"wrote {output}/ (report: {output / 'report.html'})")
+    return EXIT_OK

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bcekit.distributed._compat import require_dask
-from bcekit.losses.linear import logistic_objective
+
 
 _SPLIT_EVERY = 8
 
@@ -134,6 +134,8 @@ class DistributedLogisticObjective:
 
 
 def _block_objective(X, y, sample_weight, params, options) -> tuple:
+    from bcekit.losses.linear import logistic_objective
+
     coef, intercept = params
     return logistic_objective(X, y, coef, intercept, sample_weight=sample_weight, **options)
 

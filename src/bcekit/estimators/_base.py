@@ -131,7 +131,13 @@ def encode_targets(y: Any, dtype: np.dtype, classes: np.ndarray | None = None) -
 
 
 def resolve_weights(
-    sample_weight: Any, X: Any, targets: Targets, class_weight: Any, y: Any
+    sample_weight: Any,
+    X: Any,
+    targets: Targets,
+    class_weight: Any,
+    y: Any,
+    *,
+    require_two_classes: bool = True,
 ) -> np.ndarray:
     """Per-element loss weights: ``sample_weight`` times the class weight of each target.
 
@@ -150,6 +156,9 @@ def resolve_weights(
         each label separately.
     y : array-like
         The original labels (``class_weight`` dict keys refer to them).
+    require_two_classes : bool, default=True
+        Raise unless at least 2 classes keep a positive total weight (False for the
+        batches of ``partial_fit``, which may hold one class).
 
     Returns
     -------
@@ -160,7 +169,8 @@ def resolve_weights(
     Raises
     ------
     ValueError
-        On negative weights, or when fewer than 2 classes keep a positive total weight.
+        On negative weights, or when fewer than 2 classes keep a positive total weight
+        (with ``require_two_classes``).
     """
     dtype = X.dtype
     sw = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
@@ -180,6 +190,8 @@ def resolve_weights(
             class_weight, classes=targets.classes, y=targets.classes[ids], sample_weight=sw
         )
         sw = sw * per_class[ids].astype(dtype)
+    if not require_two_classes:
+        return sw.reshape(-1, 1)
     totals = np.bincount(ids, weights=sw, minlength=len(targets.classes))
     kept = targets.classes[totals > 0]
     if len(kept) < 2:
@@ -364,3 +376,74 @@ class BCEClassifierMixin(ClassifierMixin):
         tags.classifier_tags.multi_label = True
         tags.input_tags.sparse = True
         return tags
+
+
+class PenalisedLoss:
+    r"""A training loss plus an L2 penalty on some parameters, for :class:`bcekit.training.Trainer`.
+
+    Per batch, with the data loss ``L`` (the wrapped loss, ``reduction="weighted_mean"``)
+    and the weight matrices :math:`W_k`:
+
+    .. math:: L + \frac{λ}{2} \sum_k \lVert W_k \rVert^2, \qquad
+              λ = \begin{cases} α / \sum_{i \in \text{batch}} s_i & \text{per\_batch} \\
+                                 α & \text{otherwise} \end{cases}
+
+    ``per_batch`` is scikit-learn's MLP scaling; a constant ``λ = 1/(C·S)`` gives logistic
+    regression's objective. :meth:`value_and_grad` returns ``∂L/∂logits`` and adds the
+    penalty's gradient ``λ·W_k`` straight into each ``W_k.grad`` (the Trainer zeroes the
+    gradients before the forward pass and the layers' backward adds to them). Calling the
+    object gives the data loss alone: what the Trainer reports as the validation loss.
+    """
+
+    reduction = "weighted_mean"
+
+    def __init__(self, loss: Any, weights: list[Any], alpha: float, *, per_batch: bool) -> None:
+        self.loss = loss
+        self.weights = weights
+        self.alpha = float(alpha)
+        self.per_batch = per_batch
+
+    def __call__(self, logits: Any, targets: Any, *, weight: Any = None, mask: Any = None) -> Any:
+        return self.loss(logits, targets, weight=weight, mask=mask)
+
+    def value_and_grad(
+        self, logits: Any, targets: Any, *, weight: Any = None, mask: Any = None
+    ) -> tuple[float, np.ndarray]:
+        value, grad = self.loss.value_and_grad(logits, targets, weight=weight, mask=mask)
+        if not self.alpha:
+            return value, grad
+        strength = self.alpha
+        if self.per_batch:
+            # Σ of the row weights; element weights (n, n_labels) count by their row mean.
+            total = (
+                len(logits) if weight is None else float(np.sum(weight)) * len(weight) / weight.size
+            )
+            if total == 0:
+                return value, grad
+            strength = self.alpha / total
+        squares = 0.0
+        for w in self.weights:
+            w.grad += strength * w.value
+            squares += float(np.vdot(w.value, w.value))
+        return float(value) + 0.5 * strength * squares, grad
+
+
+class DenseInput:
+    """Wrap a model so that it takes scipy sparse rows, densified one batch at a time.
+
+    Forwards every other method the Trainer uses to the wrapped model.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def forward(self, x: Any) -> np.ndarray:
+        return self.model.forward(x.toarray() if sp.issparse(x) else x)
+
+    def backward(self, grad_out: np.ndarray) -> Any:
+        return self.model.backward(grad_out)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)

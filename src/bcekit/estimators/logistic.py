@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
@@ -30,6 +31,8 @@ from bcekit.estimators._base import (
     LOSS_CONSTRAINTS,
     MULTICLASS,
     BCEClassifierMixin,
+    DenseInput,
+    PenalisedLoss,
     Targets,
     check_loss_options,
     encode_targets,
@@ -37,6 +40,9 @@ from bcekit.estimators._base import (
     resolve_pos_weight,
     resolve_weights,
 )
+from bcekit.nn import Dense
+from bcekit.optim import SGD, Adam
+from bcekit.training import Trainer
 
 __all__ = ["LogisticRegression"]
 
@@ -381,8 +387,60 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
 
         return fused
 
-    def _fit_minibatch(self, X, targets, weights, pos_weight, W0, b0):  # noqa: ANN001, ANN202
-        raise NotImplementedError
+    def _fit_minibatch(
+        self,
+        X: Any,
+        targets: Targets,
+        weights: np.ndarray,
+        pos_weight: Any,
+        W0: np.ndarray,
+        b0: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, int, list[float]]:
+        """Minibatch SGD / Adam on ``weighted mean loss + (λ/2)‖W‖²`` via the Trainer.
+
+        ``λ = (1 − l1_ratio)/(C·S)`` as for the full-batch solvers, divided by the number of
+        labels for multi-label targets (whose weighted mean also averages over labels), so
+        that every solver has the same optimum.
+        """
+        layer = Dense(X.shape[1], targets.n_outputs, dtype=X.dtype, input_grad=False)
+        layer.weight.value[...] = W0.T
+        layer.bias.value[...] = b0
+        total = float(weights.sum(axis=0, dtype=np.float64).mean())
+        n_columns = 1 if targets.kind == MULTICLASS else targets.encoded.shape[1]
+        l2 = 0.0 if math.isinf(self.C) else 1.0 / (self.C * total * n_columns)
+        loss = PenalisedLoss(
+            self._loss(targets.kind, pos_weight, "weighted_mean"), [layer.weight], l2,
+            per_batch=False,
+        )
+        params = [layer.weight, layer.bias] if self.fit_intercept else [layer.weight]
+        if self.solver == "adam":
+            optimizer = Adam(params, self.learning_rate)
+        else:
+            optimizer = SGD(params, self.learning_rate)
+        n = X.shape[0]
+        trainer = Trainer(
+            DenseInput(layer),
+            loss,
+            optimizer,
+            batch_size=min(256, n) if self.batch_size == "auto" else self.batch_size,
+            max_epochs=self.max_iter,
+            random_state=int(check_random_state(self.random_state).randint(2**31 - 1)),
+            early_stopping=True,
+            patience=self.n_iter_no_change,
+            tol=self.tol,
+            restore_best=False,
+        )
+        sw = weights.ravel() if targets.kind == MULTICLASS else weights
+        history = trainer.fit(X, targets.encoded, sample_weight=sw)
+        if not history.stopped_early:
+            warnings.warn(
+                f"{self.solver} ran max_iter={self.max_iter} epochs without the loss settling "
+                f"(tol={self.tol}); increase max_iter or adjust learning_rate",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        W = layer.weight.value.T.astype(np.float64)
+        return W, layer.bias.value.astype(np.float64), len(history), history.train_loss
 
     # --- model files (bcekit.io) ----------------------------------------------------------
 
@@ -438,7 +496,7 @@ def _lbfgs(
             f"lbfgs stopped before converging ({result.message}) after {result.nit} "
             "iterations; increase max_iter or scale the data",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return result.x, int(result.nit), history
 
@@ -487,6 +545,6 @@ def _proximal_gd(
         warnings.warn(
             f"gd did not reach tol={tol} in {max_iter} iterations; increase max_iter",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return theta, n_iter, history

@@ -20,7 +20,7 @@ def scalar_as_1d(compute: Callable[..., ValueAndGrad]) -> Callable[..., ValueAnd
 
     @functools.wraps(compute)
     def wrapper(pred: Any, targets: Any, **keywords: Any) -> ValueAndGrad:
-        if np.ndim(pred) != 0:
+        if not (np.isscalar(pred) or (isinstance(pred, np.ndarray) and pred.ndim == 0)):
             return compute(pred, targets, **keywords)
         value, grad = compute(np.reshape(pred, 1), targets, **keywords)
         if isinstance(value, np.ndarray):

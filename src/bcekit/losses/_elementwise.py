@@ -55,9 +55,9 @@ def bce_logits_elementwise(
 
         \frac{\partial \ell}{\partial z} = (1-y)\,\sigma(z) - pw\,y\,\sigma(-z)
 
-    Every term of ``ℓ`` is non-negative, so nothing cancels; ``σ(±|z|)`` are ``1/(1+e)`` and
-    ``e/(1+e)``, so the gradient is accurate even where ``σ(z)`` is within rounding of ``y``
-    for hard targets.
+    Every term of ``ℓ`` is non-negative, so nothing cancels. The gradient takes ``σ(|z|)`` and
+    ``σ(−|z|)`` as ``1/(1+e)`` and ``e/(1+e)``, so for hard targets it keeps full relative
+    accuracy: ``σ(z) − 1`` at large ``z`` is ``−e/(1+e)``, not ``1/(1+e) − 1``.
     """
     nonneg = z >= 0
     e = np.abs(z)

@@ -56,156 +56,156 @@ _FASTMATH = {"contract", "arcp", "nsz"}
 _JIT = {"error_model": "numpy", "fastmath": _FASTMATH}
 
 # ---------------------------------------------------------------------------------------------
-# exp(-a) for a >= 0.  a = k ln2 - r with k = round(a / ln2), |r| <= ln2 / 2, so
-# exp(-a) = 2**-k * exp(r); k ln2 is split in a high part with trailing zero bits (k * hi is
-# exact) and a low part. exp(r) is its Taylor polynomial; 2**-k is built from exponent bits in two
-# factors so that results in the subnormal range underflow gradually.
+# exp(-a) for a >= 0, inf included.  a = k ln2 - r with k = round(a / ln2) and |r| <= ln2/2, so
+# exp(-a) = 2**-k * exp(r).  Adding 1.5 * 2**52 rounds a / ln2 to the integer k and leaves k in
+# the low bits of the sum.  k ln2 is split into a high part with trailing zero bits (k * hi is
+# exact) and a low part (Cody-Waite).  exp(r) is a polynomial; 2**-k is applied by subtracting
+# k from the exponent bits after scaling by 2**C, then multiplying by 2**-C, so that results in
+# the subnormal range are rounded once and underflow gradually.
+#
+# Polynomial coefficients: Chebyshev fits (mpmath.chebyfit) on the stated interval, rounded to
+# the working precision.  Maximum relative error of the exact-coefficient polynomial:
+#   exp(r), |r| <= ln2/2:        degree 11: 4.2e-18;   float32 degree 6: 2.5e-9
+#   2 atanh(t)/t, t^2 <= 1/25:   2 + t^2 Q(t^2), Q of degree 6: 5.5e-17;  float32 degree 2: 9.5e-9
 # ---------------------------------------------------------------------------------------------
-_LN2_HI = 0.6931471803691238  # 0x1.62e42fee00000p-1
-_LN2_LO = 1.9082149292705877e-10
 _INV_LN2 = 1.4426950408889634
-_EXP_ARG_MAX = 1400.0  # exp(-1400) underflows to 0 and k stays within two normal scale factors
+_LN2_HI = 0.6931471803691238  # 0x1.62e42fee00000p-1: 32 significant bits
+_LN2_LO = 1.9082149292705877e-10
+_LN2 = 0.6931471805599453
+_ROUND = 6755399441055744.0  # 1.5 * 2**52
+_EXP_ARG_MAX = 746.0  # exp(-746) rounds to 0
+_C_BITS = np.int64(512 << 52)  # 2**512 as an exponent increment
+_TWO_M512 = 2.0**-512
 
-_LN2_HI32 = np.float32(0.693359375)  # 0x1.63p-1
-_LN2_LO32 = np.float32(-2.12194440e-4)
-_INV_LN232 = np.float32(1.4426950408889634)
-_EXP_ARG_MAX32 = np.float32(120.0)
-_HALF32 = np.float32(0.5)
-_ONE32 = np.float32(1.0)
-_TWO32 = np.float32(2.0)
-_LN232 = np.float32(0.6931471805599453)
+_INV_LN2_32 = np.float32(1.4426950408889634)
+_LN2_HI_32 = np.float32(0.693359375)  # 0x1.63p-1: 9 significant bits
+_LN2_LO_32 = np.float32(-2.12194440e-4)
+_LN2_32 = np.float32(0.6931471805599453)
+_ROUND_32 = np.float32(12582912.0)  # 1.5 * 2**23
+_EXP_ARG_MAX_32 = np.float32(105.0)  # exp(-105) rounds to 0 in float32
+_C_BITS_32 = np.int32(64 << 23)  # 2**64 as an exponent increment
+_TWO_M64_32 = np.float32(2.0**-64)
+_HALF_32 = np.float32(0.5)
+_ONE_32 = np.float32(1.0)
+_TWO_32 = np.float32(2.0)
+_ZERO_32 = np.float32(0.0)
 
 
 @njit(inline="always", **_JIT)
 def _exp_neg_f64(a):
-    """``exp(-a)`` for ``a >= 0`` (``inf`` allowed) in float64; error below 1 ulp."""
+    """``exp(-a)`` for ``a >= 0`` (``inf`` allowed) in float64."""
     x = min(a, _EXP_ARG_MAX)
-    k = np.floor(x * _INV_LN2 + 0.5)
+    kr = x * _INV_LN2 + _ROUND
+    k = kr - _ROUND
     r = (k * _LN2_HI - x) + k * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
+    p = 2.5110037605963777e-08
+    p = p * r + 2.763263963904103e-07
+    p = p * r + 2.755724091857897e-06
+    p = p * r + 2.4801485482328494e-05
+    p = p * r + 0.00019841269890047113
+    p = p * r + 0.0013888888952314775
+    p = p * r + 0.008333333333319601
+    p = p * r + 0.0416666666664881
+    p = p * r + 0.1666666666666668
+    p = p * r + 0.5000000000000019
     p = p * r + 1.0
     p = p * r + 1.0
-    ki = np.int64(k)
-    k1 = ki >> 1
-    s1 = np.int64((1023 - k1) << 52).view(np.float64)
-    s2 = np.int64((1023 - (ki - k1)) << 52).view(np.float64)
-    return p * s1 * s2
+    bits = np.float64(p).view(np.int64) + _C_BITS - (np.float64(kr).view(np.int64) << 52)
+    return np.int64(bits).view(np.float64) * _TWO_M512
 
 
 @njit(inline="always", **_JIT)
 def _exp_neg_f32(a):
     """``exp(-a)`` for ``a >= 0`` (``inf`` allowed) in float32 arithmetic."""
-    x = min(a, _EXP_ARG_MAX32)
-    k = np.floor(x * _INV_LN232 + _HALF32)
-    r = (k * _LN2_HI32 - x) + k * _LN2_LO32
-    p = np.float32(1.0 / 5040.0)
-    p = p * r + np.float32(1.0 / 720.0)
-    p = p * r + np.float32(1.0 / 120.0)
-    p = p * r + np.float32(1.0 / 24.0)
-    p = p * r + np.float32(1.0 / 6.0)
-    p = p * r + _HALF32
-    p = p * r + _ONE32
-    p = p * r + _ONE32
-    ki = np.int32(k)
-    k1 = ki >> np.int32(1)
-    s1 = np.int32((np.int32(127) - k1) << np.int32(23)).view(np.float32)
-    s2 = np.int32((np.int32(127) - (ki - k1)) << np.int32(23)).view(np.float32)
-    return p * s1 * s2
+    x = min(a, _EXP_ARG_MAX_32)
+    kr = x * _INV_LN2_32 + _ROUND_32
+    k = kr - _ROUND_32
+    r = (k * _LN2_HI_32 - x) + k * _LN2_LO_32
+    p = np.float32(0.0013941108481958508)
+    p = p * r + np.float32(0.00837512593716383)
+    p = p * r + np.float32(0.04166635125875473)
+    p = p * r + np.float32(0.16666415333747864)
+    p = p * r + _HALF_32
+    p = p * r + _ONE_32
+    p = p * r + _ONE_32
+    k_bits = np.int32(np.float32(kr).view(np.int32) << 23)
+    bits = np.int32(np.float32(p).view(np.int32) + _C_BITS_32 - k_bits)
+    return np.int32(bits).view(np.float32) * _TWO_M64_32
 
 
 # ---------------------------------------------------------------------------------------------
-# log1p(e) for e in [0, 1].  With u = e (e < 1/2) or u = (e - 1)/2 (e >= 1/2, exact by Sterbenz,
-# adding ln 2 back), log1p(u) = 2 atanh(t) with t = u / (2 + u), |t| <= 1/5, and
-# atanh(t) = t (1 + t^2/3 + t^4/5 + ...): a series in t^2 <= 1/25.
+# log1p(e) for e in [0, 1].  With u = e (e < 1/2) or u = (e - 1)/2 (e >= 1/2, exact, adding
+# ln 2 back), log1p(u) = 2 atanh(t) with t = u / (2 + u), |t| <= 1/5, and 2 atanh(t) / t is a
+# polynomial in t^2 <= 1/25 (fit above).
 # ---------------------------------------------------------------------------------------------
-_LN2 = 0.6931471805599453
-
-
 @njit(inline="always", **_JIT)
 def _log1p_unit_f64(e):
-    """``log(1 + e)`` for ``e`` in [0, 1] in float64; error below 2 ulp."""
+    """``log(1 + e)`` for ``e`` in [0, 1] in float64."""
     big = e >= 0.5
-    u = (e - 1.0) * 0.5 if big else e
+    u = e * 0.5 - 0.5 if big else e
     t = u / (2.0 + u)
     t2 = t * t
-    q = 1.0 / 21.0
-    q = q * t2 + 1.0 / 19.0
-    q = q * t2 + 1.0 / 17.0
-    q = q * t2 + 1.0 / 15.0
-    q = q * t2 + 1.0 / 13.0
-    q = q * t2 + 1.0 / 11.0
-    q = q * t2 + 1.0 / 9.0
-    q = q * t2 + 1.0 / 7.0
-    q = q * t2 + 1.0 / 5.0
-    q = q * t2 + 1.0 / 3.0
-    tt = t + t
-    lg = tt + tt * (t2 * q)
-    return lg + _LN2 if big else lg
+    q = 0.15113680893531198
+    q = q * t2 + 0.15284232657100633
+    q = q * t2 + 0.18184588603804439
+    q = q * t2 + 0.22222183180681265
+    q = q * t2 + 0.2857142883267973
+    q = q * t2 + 0.3999999999934565
+    q = q * t2 + 0.6666666666666693
+    q = q * t2 + 2.0
+    return t * q + (_LN2 if big else 0.0)
 
 
 @njit(inline="always", **_JIT)
 def _log1p_unit_f32(e):
     """``log(1 + e)`` for ``e`` in [0, 1] in float32 arithmetic."""
-    big = e >= _HALF32
-    u = (e - _ONE32) * _HALF32 if big else e
-    t = u / (_TWO32 + u)
+    big = e >= _HALF_32
+    u = e * _HALF_32 - _HALF_32 if big else e
+    t = u / (_TWO_32 + u)
     t2 = t * t
-    q = np.float32(1.0 / 11.0)
-    q = q * t2 + np.float32(1.0 / 9.0)
-    q = q * t2 + np.float32(1.0 / 7.0)
-    q = q * t2 + np.float32(1.0 / 5.0)
-    q = q * t2 + np.float32(1.0 / 3.0)
-    tt = t + t
-    lg = tt + tt * (t2 * q)
-    return lg + _LN232 if big else lg
+    q = np.float32(0.29955604672431946)
+    q = q * t2 + np.float32(0.3997901678085327)
+    q = q * t2 + np.float32(0.6666671633720398)
+    q = q * t2 + _TWO_32
+    return t * q + (_LN2_32 if big else _ZERO_32)
 
 
 # ---------------------------------------------------------------------------------------------
-# One element: (loss, dloss/dz) from z, y and the per-call constants pw, 1 - s, s / 2.
+# One element: (loss, dloss/dz) from z, y and per-call constants
+# pk = pw (1 - s), ph = pw s / 2, keep = 1 - s, half_s = s / 2.
 # ---------------------------------------------------------------------------------------------
-def _make_elem(one, exp_neg, log1p_unit):
-    def elem(z, y, pw, keep, half_s):
+def _make_elem(one, zero, exp_neg, log1p_unit):
+    def elem(z, y, pk, ph, keep, half_s):
         a = abs(z)
-        e = exp_neg(a)
+        e = exp_neg(a)  # exp(-|z|)
         soft = log1p_unit(e)  # softplus(-|z|)
         sig = one / (one + e)  # sigmoid(|z|)
-        c1 = pw * (y * keep + half_s)  # pw * y'
+        esig = e * sig  # sigmoid(-|z|)
+        c1 = y * pk + ph  # pw * y'
         c0 = (one - y) * keep + half_s  # 1 - y', without cancellation
         pos = z >= 0
-        m = c0 if pos else c1
-        lin = m * a if m != 0 else m  # the limit 0 when m = 0 and a = inf
+        lin = (c0 if pos else c1) * a
+        lin = lin if lin > zero else zero  # 0 * inf -> 0: the limit where the factor is 0
         loss = (c0 + c1) * soft + lin
-        p = one if pos else e
-        q = e if pos else one
-        return loss, sig * (c0 * p - c1 * q)
+        grad = c0 * (sig if pos else esig) - c1 * (esig if pos else sig)
+        return loss, grad
 
     return elem
 
 
 _ELEM = {
-    64: _make_elem(1.0, _exp_neg_f64, _log1p_unit_f64),
-    32: _make_elem(_ONE32, _exp_neg_f32, _log1p_unit_f32),
+    64: _make_elem(1.0, 0.0, _exp_neg_f64, _log1p_unit_f64),
+    32: _make_elem(_ONE_32, _ZERO_32, _exp_neg_f32, _log1p_unit_f32),
 }
 
 
-def _bce_elem(z, y, pw, keep, half_s):
+def _bce_elem(z, y, pk, ph, keep, half_s):
     """Per-element loss and gradient (compiled per float type by the overload below)."""
     raise NotImplementedError("_bce_elem is only callable from compiled code")
 
 
 @overload(_bce_elem, jit_options=_JIT, inline="always")
-def _bce_elem_impl(z, y, pw, keep, half_s):
+def _bce_elem_impl(z, y, pk, ph, keep, half_s):
     if isinstance(z, types.Float):
         return _ELEM[z.bitwidth]
     return None
@@ -215,13 +215,14 @@ def _bce_elem_impl(z, y, pw, keep, half_s):
 # Loops. ``w``, ``loss_out`` and ``grad_out`` may be None; Numba prunes those branches.
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True, **_JIT)
-def _span(z, y, w, loss_out, grad_out, pw, keep, half_s, scale, lo, hi):
+def _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi):
     acc = np.zeros(_LANES)
+    wl_lanes = np.empty(_LANES, z.dtype)
     for start in range(lo, hi, _LANES):
         m = min(_LANES, hi - start)
         for j in range(m):
             i = np.uintp(start + j)  # unsigned: no negative-index wraparound, contiguous loads
-            loss, grad = _bce_elem(z[i], y[i], pw, keep, half_s)
+            loss, grad = _bce_elem(z[i], y[i], pk, ph, keep, half_s)
             if w is None:
                 wl = loss
                 gs = scale
@@ -233,24 +234,28 @@ def _span(z, y, w, loss_out, grad_out, pw, keep, half_s, scale, lo, hi):
                 loss_out[i] = wl
             if grad_out is not None:
                 grad_out[i] = gs * grad
-            acc[np.uintp(j)] += wl
+            wl_lanes[np.uintp(j)] = wl
+        # A separate loop, so that the float64 accumulation does not narrow the vector width of
+        # the float32 loop above.
+        for j in range(m):
+            acc[np.uintp(j)] += wl_lanes[np.uintp(j)]
     return acc.sum()
 
 
 @njit(cache=True, **_JIT)
-def _run_serial(z, y, w, loss_out, grad_out, pw, keep, half_s, scale):
-    return _span(z, y, w, loss_out, grad_out, pw, keep, half_s, scale, 0, z.shape[0])
+def _run_serial(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale):
+    return _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, 0, z.shape[0])
 
 
 @njit(cache=True, parallel=True, **_JIT)
-def _run_parallel(z, y, w, loss_out, grad_out, pw, keep, half_s, scale):
+def _run_parallel(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale):
     n = z.shape[0]
     nblocks = (n + _BLOCK - 1) // _BLOCK
     partial = np.empty(nblocks)
     for b in prange(nblocks):
         lo = b * _BLOCK
         hi = min(lo + _BLOCK, n)
-        partial[b] = _span(z, y, w, loss_out, grad_out, pw, keep, half_s, scale, lo, hi)
+        partial[b] = _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi)
     return partial.sum()
 
 
@@ -284,6 +289,8 @@ def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoot
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1); got {label_smoothing}")
     f = z.dtype.type
+    keep = 1.0 - label_smoothing
+    half_s = 0.5 * label_smoothing
     run = _run_parallel if n >= _PARALLEL_MIN_SIZE else _run_serial
     return run(
         z,
@@ -291,9 +298,10 @@ def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoot
         weight,
         loss_out,
         grad_out,
-        f(pos_weight),
-        f(1.0 - label_smoothing),
-        f(0.5 * label_smoothing),
+        f(pos_weight * keep),
+        f(pos_weight * half_s),
+        f(keep),
+        f(half_s),
         f(scale),
     )
 

@@ -57,19 +57,21 @@ def _focal_elementwise(
     ce, d_ce = bce_logits_elementwise(z, y, None, need_grad)
     sp_neg = np.logaddexp(0.0, -z)  # −log σ(z)
     sp_pos = np.logaddexp(0.0, z)  # −log σ(−z)
-    with np.errstate(divide="ignore"):
-        log_q = np.logaddexp(np.log(y) - sp_pos, np.log1p(-y) - sp_neg)
-    modulator = np.exp(gamma * log_q)
     alpha_t = None if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
-    loss = modulator * ce
-    if alpha_t is not None:
-        loss *= alpha_t
-    if not need_grad:
-        return loss, None
-    log_q *= gamma - 1.0
-    log_q -= sp_neg
-    log_q -= sp_pos
-    focus = np.exp(log_q, out=log_q)  # q^(γ−1)·σ(z)·σ(−z)
+    # At saturated logits the log-space terms may overflow to −inf, which exp maps to the
+    # exact 0; log(0) = −inf for hard targets is likewise intended.
+    with np.errstate(divide="ignore", over="ignore"):
+        log_q = np.logaddexp(np.log(y) - sp_pos, np.log1p(-y) - sp_neg)
+        modulator = np.exp(gamma * log_q)
+        loss = modulator * ce
+        if alpha_t is not None:
+            loss *= alpha_t
+        if not need_grad:
+            return loss, None
+        log_q *= gamma - 1.0
+        log_q -= sp_neg
+        log_q -= sp_pos
+        focus = np.exp(log_q, out=log_q)  # q^(γ−1)·σ(z)·σ(−z)
     focus *= ce
     focus *= gamma * (1.0 - 2.0 * y)
     grad = np.multiply(modulator, d_ce, out=modulator)

@@ -25,6 +25,7 @@ from bcekit.nn.pool import MaxPool2D
 from bcekit.nn.regularization import Dropout
 from bcekit.nn.sequential import Sequential, mlp
 from bcekit.nn.shape import Flatten
+from bcekit.nn.unet import UNet
 from bcekit.nn.upsample import Upsample2D
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "UNet",
     "Upsample2D",
     "get_activation",
     "gradcheck",

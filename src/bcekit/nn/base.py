@@ -124,13 +124,9 @@ class Layer:
             if not isinstance(arr, np.ndarray):
                 raise TypeError(f"state[{key!r}] must be a numpy array; got {type(arr).__name__}")
             if arr.shape != p.value.shape:
-                raise ValueError(
-                    f"state[{key!r}] must have shape {p.value.shape}; got {arr.shape}"
-                )
+                raise ValueError(f"state[{key!r}] must have shape {p.value.shape}; got {arr.shape}")
             if arr.dtype != p.value.dtype:
-                raise ValueError(
-                    f"state[{key!r}] must have dtype {p.value.dtype}; got {arr.dtype}"
-                )
+                raise ValueError(f"state[{key!r}] must have dtype {p.value.dtype}; got {arr.dtype}")
         for key, p in named.items():
             np.copyto(p.value, state[key])
 
@@ -144,8 +140,7 @@ def check_grad_shape(grad_out: np.ndarray, expected: tuple[int, ...] | None, lay
         raise RuntimeError(f"{type(layer).__name__}.backward() called before forward()")
     if np.shape(grad_out) != expected:
         raise ValueError(
-            f"grad_out must have the shape of the last output {expected}; "
-            f"got {np.shape(grad_out)}"
+            f"grad_out must have the shape of the last output {expected}; got {np.shape(grad_out)}"
         )
 
 
@@ -173,7 +168,9 @@ def pack_parameters(layer: Layer) -> Parameter:
         raise ValueError("layer must have parameters to pack; it has none")
     dtypes = {p.value.dtype for _, p in named}
     if len(dtypes) != 1:
-        raise ValueError(f"parameters must share one dtype to be packed; got {sorted(map(str, dtypes))}")
+        raise ValueError(
+            f"parameters must share one dtype to be packed; got {sorted(map(str, dtypes))}"
+        )
     dtype = dtypes.pop()
     step = max(1, 64 // dtype.itemsize)
     offsets, end = [], 0

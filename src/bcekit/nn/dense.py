@@ -86,9 +86,7 @@ class Dense(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"x must have shape (n_samples, {self.in_features}); got {x.shape}"
-            )
+            raise ValueError(f"x must have shape (n_samples, {self.in_features}); got {x.shape}")
         self._x = x
         y = x @ self.weight.value
         y += self.bias.value
@@ -98,7 +96,7 @@ class Dense(Layer):
         x = self._x
         check_grad_shape(grad_out, None if x is None else (len(x), self.out_features), self)
         grad_out = np.asarray(grad_out, dtype=self.dtype)
-        if len(self._ones) != len(x):
+        if len(self._ones) != len(x):  # 1ᵀG as a BLAS product beats G.sum(0) on small batches
             self._ones = np.ones(len(x), dtype=self.dtype)
         self.weight.grad += x.T @ grad_out
         self.bias.grad += self._ones @ grad_out

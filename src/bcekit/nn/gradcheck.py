@@ -1,9 +1,9 @@
-"""Numerical gradient checks: analytic gradients against central finite differences.
+r"""Numerical gradient checks: analytic gradients against central finite differences.
 
 Every check runs in float64. For each element :math:`θ_i` of the input and of every
 parameter, the numerical derivative is
 
-.. math:: \\frac{∂L}{∂θ_i} ≈ \\frac{L(θ + ε e_i) - L(θ - ε e_i)}{2ε},
+.. math:: \frac{∂L}{∂θ_i} ≈ \frac{L(θ + ε e_i) - L(θ - ε e_i)}{2ε},
 
 whose error is :math:`O(ε^2)` from truncation plus :math:`O(u/ε)` from rounding
 (:math:`u ≈ 10^{-16}`), about :math:`10^{-10}` relative at :math:`ε = 10^{-6}`.
@@ -150,17 +150,24 @@ def gradcheck(
     """
     if isinstance(fn_or_model, Layer):
         return _check_model(
-            fn_or_model, inputs, loss or _RandomProjection(seed), targets, eps, rtol, atol,
-            check_params, raise_exception,
+            fn_or_model,
+            inputs,
+            loss or _RandomProjection(seed),
+            targets,
+            eps,
+            rtol,
+            atol,
+            check_params,
+            raise_exception,
         )
     if not callable(fn_or_model):
-        raise TypeError(f"fn_or_model must be a Layer or a callable; got {type(fn_or_model).__name__}")
+        raise TypeError(
+            f"fn_or_model must be a Layer or a callable; got {type(fn_or_model).__name__}"
+        )
     return _check_function(fn_or_model, inputs, eps, rtol, atol, raise_exception)
 
 
-def gradcheck_model(
-    model: Layer, loss: LossLike, x: Any, y: Any, **kwargs: Any
-) -> bool:
+def gradcheck_model(model: Layer, loss: LossLike, x: Any, y: Any, **kwargs: Any) -> bool:
     """Check a network composed with a loss: ``gradcheck(model, x, loss=loss, targets=y)``."""
     return gradcheck(model, x, loss=loss, targets=y, **kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
@@ -16,10 +17,10 @@ from .regularization import Dropout
 
 
 class Sequential(Layer):
-    """A chain of layers: ``forward`` runs them first to last, ``backward`` last to first.
+    r"""A chain of layers: ``forward`` runs them first to last, ``backward`` last to first.
 
-    .. math:: y = f_k(\\cdots f_2(f_1(x))),\\qquad
-              ∂L/∂x = J_{f_1}^\\top \\cdots J_{f_k}^\\top\\, ∂L/∂y
+    .. math:: y = f_k(\cdots f_2(f_1(x))),\qquad
+              ∂L/∂x = J_{f_1}^\top \cdots J_{f_k}^\top\, ∂L/∂y
 
     The input is cast once, on entry, to the dtype of the model's parameters (all of
     which must share one dtype), so a float32 model runs in float32 throughout.
@@ -41,9 +42,7 @@ class Sequential(Layer):
                 raise TypeError(f"layers[{i}] must be a Layer; got {type(layer).__name__}")
         dtypes = {p.value.dtype for p in self.parameters()}
         if len(dtypes) > 1:
-            raise ValueError(
-                f"all parameters must share one dtype; got {sorted(map(str, dtypes))}"
-            )
+            raise ValueError(f"all parameters must share one dtype; got {sorted(map(str, dtypes))}")
         self.dtype: np.dtype | None = dtypes.pop() if dtypes else None
 
     def children(self) -> list[tuple[str, Layer]]:
@@ -150,15 +149,23 @@ def mlp(
     rng = as_generator(random_state)
     layers: list[Layer] = []
     widths = [n_in, *sizes]
-    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
         layers.append(
-            Dense(fan_in, fan_out, activation_hint=activation, dtype=dtype, random_state=rng,
-                  input_grad=input_grad or i > 0)
+            Dense(
+                fan_in,
+                fan_out,
+                activation_hint=activation,
+                dtype=dtype,
+                random_state=rng,
+                input_grad=input_grad or i > 0,
+            )
         )
         layers.append(get_activation(activation, inplace=True))
         if dropout > 0:
             layers.append(Dropout(dropout, random_state=rng))
     layers.append(
-        Dense(widths[-1], n_out, dtype=dtype, random_state=rng, input_grad=input_grad or sizes != [])
+        Dense(
+            widths[-1], n_out, dtype=dtype, random_state=rng, input_grad=input_grad or sizes != []
+        )
     )
     return Sequential(layers)

@@ -27,7 +27,9 @@ class Flatten(Layer):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         shape = self._shape
-        check_grad_shape(grad_out, None if shape is None else (shape[0], int(np.prod(shape[1:]))), self)
+        check_grad_shape(
+            grad_out, None if shape is None else (shape[0], int(np.prod(shape[1:]))), self
+        )
         return np.reshape(grad_out, shape)
 
     def __repr__(self) -> str:

@@ -61,6 +61,7 @@ def check_real(
 
 
 def check_params(params: Iterable[ParamLike]) -> list[ParamLike]:
+    """The parameters as a list, checked: distinct objects with float ``value`` and ``grad``."""
     if isinstance(params, np.ndarray) or not isinstance(params, Iterable):
         raise TypeError(
             "params must be an iterable of parameters (objects with value and grad arrays); "
@@ -212,9 +213,7 @@ class Optimizer:
             i, name = key.split(".", 1)
             buf, arr = self.state[int(i)][name], np.asarray(state[key])
             if arr.shape != buf.shape:
-                raise ValueError(
-                    f"state[{key!r}] must have shape {buf.shape}; got {arr.shape}"
-                )
+                raise ValueError(f"state[{key!r}] must have shape {buf.shape}; got {arr.shape}")
             np.copyto(buf, arr, casting="same_kind")
         step = state["step"]
         if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
@@ -319,9 +318,7 @@ class Adam(Optimizer):
             check_real("betas[1]", betas[1], low=0.0, high=1.0, high_open=True),
         )
         self.eps = check_real("eps", eps, low=0.0, low_open=True)
-        super().__init__(
-            params, lr, weight_decay=weight_decay, buffers=("exp_avg", "exp_avg_sq")
-        )
+        super().__init__(params, lr, weight_decay=weight_decay, buffers=("exp_avg", "exp_avg_sq"))
 
     def _update(self, i: int, value: np.ndarray, grad: np.ndarray) -> None:
         self._adam(i, value, self._l2_grad(i, value, grad))

@@ -104,7 +104,9 @@ class ConstantLR(_StepSchedule):
 
 
 class StepLR(_StepSchedule):
-    r"""Decay by ``gamma`` every ``step_size`` units: :math:`\eta_s = \eta_0\,\gamma^{\lfloor s / k \rfloor}`.
+    r"""Decay by ``gamma`` every ``step_size`` units.
+
+    .. math:: \eta_s = \eta_0\,\gamma^{\lfloor s / k \rfloor}
 
     Parameters
     ----------
@@ -198,8 +200,7 @@ class WarmupCosineLR(_StepSchedule):
                 raise ValueError(f"{name} must be an int >= 0; got {value!r}")
         if total_steps <= warmup_steps:
             raise ValueError(
-                f"total_steps must be greater than warmup_steps ({warmup_steps}); "
-                f"got {total_steps}"
+                f"total_steps must be greater than warmup_steps ({warmup_steps}); got {total_steps}"
             )
         self.warmup_steps, self.total_steps = warmup_steps, total_steps
         self.min_lr = check_real("min_lr", min_lr, low=0.0)

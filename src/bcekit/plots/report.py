@@ -32,6 +32,9 @@ METRIC_LABELS: dict[str, str] = {
     "brier": "Brier score",
 }
 
+#: Shorter metric names for terminal tables.
+SHORT_LABELS: dict[str, str] = {**METRIC_LABELS, "average_precision": "AP", "brier": "Brier"}
+
 #: Figure file names and their captions, in page order.
 FIGURES: dict[str, str] = {
     "loss_curve.png": "Loss per epoch (solid: training, dashed: validation)",
@@ -200,7 +203,7 @@ def _loss_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
     return _png(ax.figure)
 
 
-def _roc_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
+def _roc_figure(evaluations: Sequence[ModelEvaluation], positive: str) -> bytes:
     from sklearn.metrics import RocCurveDisplay
 
     ax = _axes(FIGURES["roc.png"])
@@ -209,10 +212,12 @@ def _roc_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
             RocCurveDisplay.from_predictions(
                 ev.y_true, ev.y_prob, name=ev.name, ax=ax, plot_chance_level=i == 0
             )
+    ax.set_xlabel(f"false positive rate (positive: {positive})")
+    ax.set_ylabel("true positive rate")
     return _png(ax.figure)
 
 
-def _pr_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
+def _pr_figure(evaluations: Sequence[ModelEvaluation], positive: str) -> bytes:
     from sklearn.metrics import PrecisionRecallDisplay
 
     ax = _axes(FIGURES["pr.png"])
@@ -221,10 +226,12 @@ def _pr_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
             PrecisionRecallDisplay.from_predictions(
                 ev.y_true, ev.y_prob, name=ev.name, ax=ax, plot_chance_level=i == 0
             )
+    ax.set_xlabel(f"recall (positive: {positive})")
+    ax.set_ylabel("precision")
     return _png(ax.figure)
 
 
-def _calibration_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
+def _calibration_figure(evaluations: Sequence[ModelEvaluation], positive: str) -> bytes:
     from sklearn.calibration import CalibrationDisplay
 
     ax = _axes(FIGURES["calibration.png"])
@@ -232,16 +239,23 @@ def _calibration_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
         CalibrationDisplay.from_predictions(
             ev.y_true, ev.y_prob, n_bins=10, name=ev.name, ax=ax, ref_line=i == 0
         )
+    ax.set_xlabel(f"mean predicted probability of {positive}")
+    ax.set_ylabel(f"fraction that are {positive}")
     return _png(ax.figure)
 
 
-def render_figures(evaluations: Sequence[ModelEvaluation]) -> dict[str, bytes]:
-    """PNG bytes of each report figure, keyed by file name (see :data:`FIGURES`)."""
+def render_figures(
+    evaluations: Sequence[ModelEvaluation], *, positive: str = "1"
+) -> dict[str, bytes]:
+    """PNG bytes of each report figure, keyed by file name (see :data:`FIGURES`).
+
+    ``positive`` names the class that label 1 stands for, in axis labels.
+    """
     return {
         "loss_curve.png": _loss_figure(evaluations),
-        "roc.png": _roc_figure(evaluations),
-        "pr.png": _pr_figure(evaluations),
-        "calibration.png": _calibration_figure(evaluations),
+        "roc.png": _roc_figure(evaluations, positive),
+        "pr.png": _pr_figure(evaluations, positive),
+        "calibration.png": _calibration_figure(evaluations, positive),
     }
 
 
@@ -331,6 +345,7 @@ def write_report(
     *,
     title: str = "bcekit report",
     details: Mapping[str, Any] | None = None,
+    positive: str = "1",
 ) -> dict[str, dict[str, Any]]:
     """Write ``metrics.json``, the figures and ``report.html`` into an existing directory.
 
@@ -345,6 +360,8 @@ def write_report(
         Page heading.
     details : mapping, optional
         Facts about the run, written to ``metrics.json`` and shown on the page.
+    positive : str, default="1"
+        Name of the class that label 1 stands for, used in axis labels.
 
     Returns
     -------
@@ -358,7 +375,7 @@ def write_report(
         raise ValueError(f"evaluation names must be unique; got {names}")
     directory = Path(directory)
     metrics = {ev.name: ev.metrics() for ev in evaluations}
-    figures = render_figures(evaluations)
+    figures = render_figures(evaluations, positive=positive)
     payload = {"models": metrics, "details": dict(details or {})}
     (directory / "metrics.json").write_text(json.dumps(payload, indent=2) + "\n")
     for filename, png in figures.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["StopTraining", "TrainingDivergedError", "TrainingInterrupted"]
 
 
-class StopTraining(Exception):  # noqa: N818 - a control signal, not an error
+class StopTraining(Exception):
     """Raised by a callback to end training after the current batch, as a normal stop."""
 
 
@@ -21,8 +21,10 @@ class TrainingDivergedError(RuntimeError):
 
     Parameters
     ----------
-    epoch, batch : int
-        Where it happened, both counted from 1.
+    epoch : int
+        The epoch it happened in, counted from 1.
+    batch : int or None
+        The batch, counted from 1; None when it happened during validation.
     quantity : str
         What stopped being finite: ``"loss"``, ``"model output"``, ``"gradient"`` or
         ``"weights"``.
@@ -45,15 +47,16 @@ class TrainingDivergedError(RuntimeError):
         self,
         *,
         epoch: int,
-        batch: int,
+        batch: int | None,
         quantity: str,
         last_loss: float | None,
         lr: float,
         restored: str,
     ) -> None:
         last = "none yet" if last_loss is None else f"{last_loss:.6g}"
+        where = "validation" if batch is None else f"batch {batch}"
         super().__init__(
-            f"training diverged at epoch {epoch}, batch {batch}: the {quantity} is NaN or "
+            f"training diverged at epoch {epoch}, {where}: the {quantity} is NaN or "
             f"infinite (last finite loss: {last}). Lower the learning rate (lr={lr:g}) or clip "
             f"gradients (clip_norm=1.0, say); the model keeps {restored}."
         )

@@ -75,7 +75,7 @@ class History:
 
     @property
     def monitor(self) -> str:
-        """The loss early stopping watches: ``"val_loss"`` if any epoch has one, else ``"train_loss"``."""
+        """The monitored loss: ``"val_loss"`` if any epoch has one, else ``"train_loss"``."""
         has_val = any(r.get("val_loss") is not None for r in self.records)
         return "val_loss" if has_val else "train_loss"
 

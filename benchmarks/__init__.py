@@ -1,0 +1,1 @@
+"""Benchmarks of bcekit against NumPy, scikit-learn and PyTorch: ``python -m benchmarks``."""

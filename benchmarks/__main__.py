@@ -1,0 +1,59 @@
+"""Run the benchmark modules: ``python -m benchmarks [NAME ...]``.
+
+Without names every ``benchmarks/bench_*.py`` runs in alphabetical order; ``NAME`` selects
+``bench_NAME.py`` (``python -m benchmarks losses logistic``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+from rich.console import RenderableType
+
+from benchmarks._common import console, machine_info, rows_table
+
+_PREFIX = "bench_"
+
+
+def available() -> list[str]:
+    """Names of the benchmark modules, without the ``bench_`` prefix."""
+    here = [str(Path(__file__).parent)]
+    return sorted(
+        m.name[len(_PREFIX) :] for m in pkgutil.iter_modules(here) if m.name.startswith(_PREFIX)
+    )
+
+
+def _render(name: str, result: object) -> RenderableType | None:
+    if result is None:
+        return None
+    if isinstance(result, list) and all(isinstance(r, dict) for r in result):
+        return rows_table(name, result)
+    return result  # a rich renderable or a string
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = available()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of: {', '.join(names)}")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(names))
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(names)}")
+    console.print(machine_info())
+    for name in args.names or names:
+        module = importlib.import_module(f"benchmarks.{_PREFIX}{name}")
+        t0 = time.perf_counter()
+        rendered = _render(name, module.run())
+        if rendered is not None:
+            console.print(rendered)
+        console.print(f"[dim]{name}: {time.perf_counter() - t0:.1f} s[/dim]\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Helpers shared by the ``bench_*.py`` modules: timing, the machine line, rich tables.
+
+A benchmark module defines ``run()`` returning a rich renderable (usually from :func:`table`),
+a list of row dicts (rendered by :func:`rows_table`), or None after printing itself.
+``python -m benchmarks`` runs them all; ``python -m benchmarks losses`` runs ``bench_losses``.
+
+Timings on a shared machine are noisy: time the contenders of one row set with
+:func:`compare`, which interleaves them so that load hits all of them alike, and report ratios
+to an anchor measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["Timing", "compare", "console", "machine_info", "measure", "rows_table", "table"]
+
+console = Console()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds of repeated calls: the best and the median of ``repeats`` runs."""
+
+    best: float
+    median: float
+    repeats: int
+
+
+def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1) -> Timing:
+    """Time ``fn()``: ``warmup`` untimed calls, then ``repeat`` timed ones.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with no arguments.
+    repeat : int, default=5
+        Number of timed calls (>= 1).
+    warmup : int, default=1
+        Untimed calls first (JIT compilation, first-touch of buffers, thread pools).
+
+    Returns
+    -------
+    Timing
+        Best and median seconds per call.
+    """
+    return compare({"fn": fn}, repeat=repeat, warmup=warmup)["fn"]
+
+
+def compare(
+    fns: Mapping[str, Callable[[], Any]], *, repeat: int = 5, warmup: int = 1
+) -> dict[str, Timing]:
+    """Time several callables round-robin (one call of each per round) after a warm-up.
+
+    Interleaving spreads transient load from other processes over all contenders, so their
+    ratios are fairer than with one contender timed after another.
+
+    Returns
+    -------
+    dict
+        ``{name: Timing}`` in the order of ``fns``.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1; got {repeat}")
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: Timing(min(t), statistics.median(t), repeat) for name, t in times.items()}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> str:
+    """One line: CPU model, usable cores, Python, NumPy, Numba and torch versions."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions = ", ".join(f"{d} {_version(d)}" for d in ("numpy", "numba", "scipy", "torch"))
+    return f"{_cpu_model()}, {cores} cores; Python {platform.python_version()}, {versions}"
+
+
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    caption: str | None = None,
+) -> Table:
+    """A rich table; floats get 3 significant digits (no exponent below 1e4), None is blank.
+
+    The first column is left-aligned (labels), the others right-aligned (numbers).
+    """
+    t = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    for i, col in enumerate(columns):
+        t.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        t.add_row(*(_cell(v) for v in row))
+    return t
+
+
+def rows_table(title: str, rows: Sequence[Mapping[str, Any]]) -> Table:
+    """A :func:`table` whose columns are the keys of the first row dict."""
+    columns = list(rows[0]) if rows else []
+    return table(title, columns, ([r.get(c) for c in columns] for r in rows))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)

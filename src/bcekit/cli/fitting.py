@@ -1,0 +1,244 @@
+"""How ``bcekit train`` fits a model: split, estimator, Ctrl-C, checkpoint and resume.
+
+The rows are split once, stratified and seeded, into training and validation rows; the
+estimator trains on the first and reports its validation loss per epoch on the second.
+Ctrl-C reaches :class:`bcekit.training.Trainer`, which finishes the current batch, puts the
+best weights back and returns; the run then writes that model plus a ``checkpoint/`` folder
+holding the model, the preprocessing, the options and the epochs done. ``--resume`` reloads
+it and trains the remaining epochs from those weights (``warm_start``); the optimiser's
+moment estimates start afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bcekit.cli.errors import CLIError
+
+CHECKPOINT_DIR = "checkpoint"
+RUN_FILE = "run.json"
+RUN_FORMAT = "bcekit.train-run/1"
+
+#: Options that define a run; a resumed run must keep them, except those in RESUME_MAY_CHANGE.
+RUN_OPTIONS = (
+    "target", "kind", "features", "drop", "one_hot", "impute", "pos_weight",
+    "label_smoothing", "loss", "epochs", "batch_size", "learning_rate", "hidden",
+    "validation_fraction", "seed",
+)  # fmt: skip
+RESUME_MAY_CHANGE = frozenset({"epochs"})
+
+
+def build_estimator(options: dict[str, Any], *, verbose: int) -> Any:
+    """The untrained estimator that ``options`` (the ``bcekit train`` options) describe."""
+    import bcekit
+
+    common = {
+        "max_iter": options["epochs"],
+        "batch_size": options["batch_size"],
+        "pos_weight": options["pos_weight"],
+        "label_smoothing": options["label_smoothing"],
+        "loss": options["loss"],
+        "random_state": options["seed"],
+    }
+    if options["kind"] == "mlp":
+        if options["learning_rate"] is not None:
+            common["learning_rate_init"] = options["learning_rate"]
+        return bcekit.MLPClassifier(
+            hidden_layer_sizes=tuple(options["hidden"]), verbose=verbose, **common
+        )
+    if options["learning_rate"] is not None:
+        common["learning_rate"] = options["learning_rate"]
+    return bcekit.LogisticRegression(solver="adam", **common)
+
+
+def split_rows(y: np.ndarray, fraction: float, seed: int, source: str) -> tuple[Any, Any]:
+    """Stratified, seeded training and validation row indices.
+
+    Raises
+    ------
+    CLIError
+        Too few rows of a class to put some on each side.
+    """
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y, minlength=2)
+    n_val = int(np.ceil(fraction * len(y)))
+    if counts.min() < 2 or n_val < 2 or len(y) - n_val < 2:
+        raise CLIError(
+            f"{source}: {len(y)} rows ({counts[0]} and {counts[1]} per class) are too few to "
+            f"hold out --validation-fraction {fraction} with both classes on each side"
+        )
+    rows = np.arange(len(y))
+    train, val = train_test_split(rows, test_size=n_val, stratify=y, random_state=seed)
+    return np.sort(train), np.sort(val)
+
+
+def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 of the preprocessed data, to check that a resumed run sees the same rows."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def fit(model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray) -> bool:
+    """Fit ``model``, with validation data where its ``fit`` takes it; True if interrupted.
+
+    The Trainer reports Ctrl-C with a :class:`~bcekit.training.TrainingInterrupted` warning
+    and returns normally; that warning and convergence warnings stay off the terminal.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    from bcekit.training import TrainingInterrupted
+
+    kwargs = {}
+    if "X_val" in inspect.signature(model.fit).parameters:
+        kwargs = {"X_val": X_val, "y_val": y_val}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("always", TrainingInterrupted)
+        model.fit(X, y, **kwargs)
+    for w in caught:
+        if not issubclass(w.category, TrainingInterrupted):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return any(issubclass(w.category, TrainingInterrupted) for w in caught)
+
+
+def epoch_records(history: Any) -> list[Any]:
+    """An estimator's ``history_`` as a list (per-epoch dicts or losses)."""
+    return [] if history is None else list(history)
+
+
+def join_histories(before: list[Any], after: list[Any]) -> list[Any]:
+    """The epochs of an interrupted run followed by those of its resumption, renumbered."""
+    joined = [*before]
+    for record in after:
+        if isinstance(record, dict) and "epoch" in record:
+            record = {**record, "epoch": len(joined) + 1}
+        joined.append(record)
+    return joined
+
+
+@dataclass
+class Checkpoint:
+    """What an interrupted ``bcekit train`` leaves to resume from.
+
+    Attributes
+    ----------
+    options : dict
+        The run's options (:data:`RUN_OPTIONS`).
+    history : list
+        The epochs completed, as the estimator recorded them.
+    data_sha256 : str
+        :func:`fingerprint` of the preprocessed data.
+    model : estimator
+        The model with the best weights so far.
+    preprocessor : TablePreprocessor
+    """
+
+    options: dict[str, Any]
+    history: list[Any]
+    data_sha256: str
+    model: Any
+    preprocessor: Any
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    def save(self, directory: Path) -> None:
+        """Write the checkpoint folder (model files, preprocess.json and run.json)."""
+        from bcekit.cli.artifacts import save_model_dir
+
+        save_model_dir(directory, self.model, self.preprocessor)
+        document = {
+            "format": RUN_FORMAT,
+            "options": self.options,
+            "history": self.history,
+            "data_sha256": self.data_sha256,
+        }
+        text = json.dumps(document, indent=2, allow_nan=False)
+        (directory / RUN_FILE).write_text(text + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Checkpoint:
+        """Read ``run_dir/checkpoint`` (or ``run_dir`` itself if it is the checkpoint folder).
+
+        Raises
+        ------
+        CLIError
+            No checkpoint there, or it is unreadable or inconsistent.
+        """
+        from bcekit.cli.artifacts import load_model_dir
+
+        directory = run_dir / CHECKPOINT_DIR
+        if not (directory / RUN_FILE).is_file():
+            directory = run_dir
+        run_file = directory / RUN_FILE
+        if not run_file.is_file():
+            raise CLIError(
+                f"--resume {run_dir}: no {CHECKPOINT_DIR}/{RUN_FILE} there; a run leaves one "
+                "only when it is interrupted"
+            )
+        try:
+            document = json.loads(run_file.read_text(encoding="utf-8"))
+            ok = (
+                isinstance(document, dict)
+                and document.get("format") == RUN_FORMAT
+                and isinstance(document.get("options"), dict)
+                and set(RUN_OPTIONS) <= set(document["options"])
+                and isinstance(document.get("history"), list)
+                and isinstance(document.get("data_sha256"), str)
+            )
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            ok = False
+        if not ok:
+            raise CLIError(f"--resume {run_dir}: {run_file} is corrupt or edited")
+        model, preprocessor = load_model_dir(directory)
+        return cls(
+            options=document["options"],
+            history=document["history"],
+            data_sha256=document["data_sha256"],
+            model=model,
+            preprocessor=preprocessor,
+        )
+
+    def resume_options(self, given: dict[str, Any], explicit: set[str]) -> dict[str, Any]:
+        """The stored options, with the changes the command line may make.
+
+        Raises
+        ------
+        CLIError
+            An option given on the command line contradicts the interrupted run, or no
+            epochs are left to train.
+        """
+        options = dict(self.options)
+        for name in sorted(explicit & set(RUN_OPTIONS)):
+            value = jsonable(given[name])
+            if name in RESUME_MAY_CHANGE:
+                options[name] = value
+            elif value != options[name]:
+                flag = "--" + {"kind": "model"}.get(name, name).replace("_", "-")
+                raise CLIError(
+                    f"--resume: {flag} {value!r} differs from the interrupted run's "
+                    f"{options[name]!r}; leave it out or start a new run"
+                )
+        if options["epochs"] <= self.epochs_done:
+            raise CLIError(
+                f"--resume: the run has already trained {self.epochs_done} epochs; pass "
+                f"--epochs with more than that to continue"
+            )
+        return options
+
+
+def jsonable(value: Any) -> Any:
+    """A click option value as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))

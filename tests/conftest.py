@@ -1,0 +1,28 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+
+def _central_difference(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6
+) -> np.ndarray:
+    """∂f/∂x by central differences, one float64 element at a time."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (f(up) - f(down)) / (2 * h)
+    return grad
+
+
+@pytest.fixture
+def numeric_grad() -> Callable[..., np.ndarray]:
+    """``numeric_grad(f, x, h=1e-6)``: central-difference gradient of a scalar ``f`` at ``x``."""
+    return _central_difference
