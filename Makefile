@@ -23,8 +23,10 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-test
 demo: $(VENV)/.stamp-base
 	$(VENV)/bin/bcekit demo
 
+# Two test processes on two cores: one BLAS/OpenMP thread each avoids oversubscription.
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+		$(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.stamp-bench
 	$(PY) -m benchmarks

@@ -58,12 +58,27 @@ def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1) -> Timin
 
 
 def compare(
-    fns: Mapping[str, Callable[[], Any]], *, repeat: int = 5, warmup: int = 1
+    fns: Mapping[str, Callable[[], Any]],
+    *,
+    repeat: int = 5,
+    warmup: int = 1,
+    pause: float = 0.0,
 ) -> dict[str, Timing]:
     """Time several callables round-robin (one call of each per round) after a warm-up.
 
     Interleaving spreads transient load from other processes over all contenders, so their
     ratios are fairer than with one contender timed after another.
+
+    Parameters
+    ----------
+    fns : mapping of str to callable
+        The contenders, called with no arguments.
+    repeat, warmup : int
+        As in :func:`measure`.
+    pause : float, default=0.0
+        Seconds to sleep before each timed call. OpenMP thread pools (Numba's, PyTorch's)
+        busy-wait for a few milliseconds after a parallel region; on a small machine that
+        steals the cores from the next contender unless the pool is left to go idle.
 
     Returns
     -------
@@ -78,6 +93,8 @@ def compare(
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            if pause:
+                time.sleep(pause)
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)

@@ -97,7 +97,7 @@ def _throughput_rows(dtype: str, n: int, repeat: int) -> list[list[Any]]:
     dst = np.empty_like(src)
     fns["np.copyto (bandwidth)"] = lambda: np.copyto(dst, src)
     values = {name: fn() for name, fn in fns.items()}
-    times = compare(fns, repeat=repeat)
+    times = compare(fns, repeat=repeat, pause=0.05)
 
     itemsize = np.dtype(dtype).itemsize
     copy_gbs = 2 * n * itemsize / times["np.copyto (bandwidth)"].best / 1e9

@@ -58,16 +58,12 @@ def test_atomic_write_error_on_new_file_creates_nothing(tmp_path):
 
 @pytest.mark.parametrize("mode", ["a", "r", "wb+", "x"])
 def test_atomic_write_rejects_other_modes(tmp_path, mode):
-    with pytest.raises(ValueError, match="mode must be one of"), atomic_write(
-        tmp_path / "f", mode
-    ):
+    with pytest.raises(ValueError, match="mode must be one of"), atomic_write(tmp_path / "f", mode):
         pass
 
 
 def test_atomic_write_missing_directory(tmp_path):
-    with pytest.raises(FileNotFoundError, match="directory"), atomic_write(
-        tmp_path / "nope" / "f"
-    ):
+    with pytest.raises(FileNotFoundError, match="directory"), atomic_write(tmp_path / "nope" / "f"):
         pass
 
 

@@ -73,7 +73,12 @@ def test_elementwise_accuracy_against_mpmath(dtype, rtol, targets, pos_weight, s
     grad = np.empty_like(z)
     bce_with_logits_elementwise(z, y, None, loss, grad, pos_weight, smoothing, 1.0)
 
-    ref = np.array([_mp_reference(float(a), float(b), pos_weight, smoothing) for a, b in zip(z, y)])
+    ref = np.array(
+        [
+            _mp_reference(float(a), float(b), pos_weight, smoothing)
+            for a, b in zip(z, y, strict=True)
+        ]
+    )
     ref_loss, ref_grad, grad_scale = ref.T
     # Below the smallest normal number relative precision is lost by the format itself.
     tiny = 16 * float(np.finfo(dtype).smallest_subnormal)
@@ -96,7 +101,9 @@ def test_hard_target_gradient_is_relatively_exact(dtype, rtol):
     y = np.array([1.0, 1.0, 1.0, 1.0, 0.0], dtype=dtype)
     grad = np.empty_like(z)
     bce_with_logits_fused(z, y, None, grad, 1.0, 0.0, 1.0)
-    ref = np.array([_mp_reference(float(a), float(b), 1.0, 0.0)[1] for a, b in zip(z, y)])
+    ref = np.array(
+        [_mp_reference(float(a), float(b), 1.0, 0.0)[1] for a, b in zip(z, y, strict=True)]
+    )
     assert np.all(ref != 0)
     np.testing.assert_allclose(grad, ref, rtol=rtol)
 
@@ -109,6 +116,19 @@ def test_infinite_logits_give_limits():
     bce_with_logits_elementwise(z, y, None, loss, grad, 2.0, 0.0, 1.0)
     np.testing.assert_array_equal(loss, [0.0, 0.0, np.inf, np.inf, np.inf])
     np.testing.assert_array_equal(grad, [0.0, 0.0, 1.0, -2.0, 0.5])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nan_logits_propagate(dtype):
+    # Callers validate inputs; a NaN that slips through must not turn into a finite number.
+    z = np.array([np.nan, 0.5, np.nan, np.nan], dtype=dtype)
+    y = np.array([0.0, 1.0, 1.0, 0.5], dtype=dtype)
+    loss = np.empty_like(z)
+    grad = np.empty_like(z)
+    bce_with_logits_elementwise(z, y, None, loss, grad, 1.0, 0.0, 1.0)
+    assert np.array_equal(np.isnan(loss), np.isnan(z))
+    assert np.array_equal(np.isnan(grad), np.isnan(z))
+    assert math.isnan(bce_with_logits_fused(z, y, None, None, 1.0, 0.0, 1.0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +285,7 @@ def test_bad_arguments_are_rejected():
         bce_with_logits_fused(z, z.astype(np.float32), None, g, 1.0, 0.0, 1.0)
     with pytest.raises(TypeError, match="logits must have dtype float32 or float64"):
         bce_with_logits_fused(z.astype(np.int64), z, None, g, 1.0, 0.0, 1.0)
-    with pytest.raises(TypeError, match="logits must be a numpy.ndarray"):
+    with pytest.raises(TypeError, match=r"logits must be a numpy\.ndarray"):
         bce_with_logits_fused([0.0], z, None, g, 1.0, 0.0, 1.0)
     with pytest.raises(ValueError, match="grad_out must have length 4; got 3"):
         bce_with_logits_fused(z, z, None, np.empty(3), 1.0, 0.0, 1.0)
@@ -273,9 +293,9 @@ def test_bad_arguments_are_rejected():
         bce_with_logits_fused(z, z, np.zeros(8)[::2], g, 1.0, 0.0, 1.0)
     with pytest.raises(ValueError, match=r"label_smoothing must lie in \[0, 1\); got 1.0"):
         bce_with_logits_fused(z, z, None, g, 1.0, 1.0, 1.0)
-    with pytest.raises(ValueError, match="pos_weight must be finite and >= 0; got -1.0"):
+    with pytest.raises(ValueError, match=r"pos_weight must be finite and >= 0; got -1\.0"):
         bce_with_logits_fused(z, z, None, g, -1.0, 0.0, 1.0)
-    with pytest.raises(TypeError, match="loss_out must be a numpy.ndarray"):
+    with pytest.raises(TypeError, match=r"loss_out must be a numpy\.ndarray"):
         bce_with_logits_elementwise(z, z, None, None, g, 1.0, 0.0, 1.0)
 
 

@@ -15,7 +15,6 @@ from sklearn.preprocessing import StandardScaler
 
 from bcekit.estimators import LogisticRegression
 from bcekit.estimators._base import encode_targets, resolve_weights
-from bcekit.estimators.logistic import _Objective
 
 
 def _standardised(loader):
@@ -84,14 +83,59 @@ def test_gd_solver_reaches_the_lbfgs_optimum(cancer):
 
 def test_gd_elastic_net_matches_sklearn_saga(cancer):
     X, y = cancer
-    ref = SkLogisticRegression(
-        C=0.5, l1_ratio=0.7, solver="saga", tol=1e-10, max_iter=100_000
-    ).fit(X, y)
+    ref = SkLogisticRegression(C=0.5, l1_ratio=0.7, solver="saga", tol=1e-10, max_iter=100_000).fit(
+        X, y
+    )
     model = LogisticRegression(C=0.5, l1_ratio=0.7, solver="gd", tol=1e-9, max_iter=50_000)
     model.fit(X, y)
     assert np.max(np.abs(model.coef_ - ref.coef_)) < 1e-4
     np.testing.assert_array_equal(model.coef_ == 0, ref.coef_ == 0)
     assert (model.coef_ == 0).sum() > 0
+
+
+def _scaled_objective(model, X, y, C):
+    targets = encode_targets(y, X.dtype)
+    weights = resolve_weights(None, X, targets, None, y)
+    objective = LogisticRegression(C=C)._objective(X, targets, weights, None)
+    return objective(objective.pack(model.coef_.astype(float), model.intercept_.astype(float)))[0]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_minibatch_solvers_approach_the_optimum(solver, target):
+    X, y = _standardised(load_wine)
+    if target == "binary":
+        y = (y == 0).astype(int)
+    elif target == "multilabel":
+        y = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(X, y)
+    model = LogisticRegression(
+        C=0.5,
+        solver=solver,
+        learning_rate=0.05 if solver == "sgd" else 0.01,
+        batch_size=32,
+        max_iter=300,
+        tol=1e-6,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    best = _scaled_objective(ref, X, y, 0.5)
+    assert best <= _scaled_objective(model, X, y, 0.5) <= best * 1.02
+    assert model.n_iter_[0] == len(model.history_)
+
+
+def test_minibatch_solver_on_csr_and_without_intercept(cancer):
+    X, y = cancer
+    X = np.where(np.abs(X) < 0.5, 0.0, X)
+    options = dict(solver="adam", max_iter=5, random_state=0, fit_intercept=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = LogisticRegression(**options).fit(X, y)
+        sparse = LogisticRegression(**options).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10)
+    assert np.all(dense.intercept_ == 0)
 
 
 def test_l1_needs_gd_solver(cancer):
@@ -114,6 +158,7 @@ def test_history_decreases_and_n_iter(cancer):
 
 
 # --- the objective's gradient, checked by central differences ------------------------------
+
 
 def _objective_for(X, y, *, sample_weight=None, class_weight=None, pos_weight=None, **kw):
     model = LogisticRegression(pos_weight=pos_weight, class_weight=class_weight, **kw)
@@ -173,6 +218,7 @@ def test_objective_value_matches_hand_formula():
 
 
 # --- weights --------------------------------------------------------------------------------
+
 
 def test_sample_weight_two_equals_duplicated_rows(noisy):
     X, y = noisy
@@ -265,6 +311,7 @@ def test_focal_optimum_has_zero_torch_gradient(noisy):
 
 # --- dtypes, sparse, multi-label, warm start ------------------------------------------------
 
+
 def test_float32_stays_float32(cancer):
     X, y = cancer
     m32 = LogisticRegression(tol=1e-5).fit(X.astype(np.float32), y)
@@ -297,8 +344,9 @@ def test_multilabel_is_one_binary_model_per_label():
     for j in range(3):
         ref = SkLogisticRegression(C=0.5, tol=1e-10).fit(X, Y[:, j])
         np.testing.assert_allclose(model.coef_[j], ref.coef_[0], rtol=1e-5)
-        np.testing.assert_allclose(model.predict_proba(X)[:, j], ref.predict_proba(X)[:, 1],
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            model.predict_proba(X)[:, j], ref.predict_proba(X)[:, 1], atol=1e-6
+        )
     assert model.predict(X).shape == (200, 3)
     np.testing.assert_array_equal(model.predict(X), model.predict_proba(X) > 0.5)
 
@@ -342,6 +390,7 @@ def test_string_labels(cancer):
 
 
 # --- bad input -----------------------------------------------------------------------------
+
 
 def test_nan_input_is_rejected(cancer):
     X, y = cancer

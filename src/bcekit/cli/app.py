@@ -38,8 +38,9 @@ Examples:
   bcekit predict run1 new.csv --output predictions.parquet
   bcekit bench
 
-Exit status: 0 success, 2 bad input (one line on stderr says what to do),
-1 internal error (rerun with --debug), 130 interrupted.
+\b
+Exit status: 0 success; 2 bad input (one line on stderr says what to do);
+1 internal error (rerun with --debug); 130 interrupted.
 """
 
 

@@ -28,7 +28,11 @@ def find_benchmarks() -> Path | None:
     return None
 
 
-@click.command(epilog=EPILOG, context_settings={"ignore_unknown_options": True})
+@click.command(
+    short_help="Run the benchmarks of a source checkout.",
+    epilog=EPILOG,
+    context_settings={"ignore_unknown_options": True},
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[NAME] [ARGS]...")
 @global_options
 def bench(args: tuple[str, ...]) -> None:

@@ -1,7 +1,7 @@
-"""Terminal output for commands: results on stdout (a table or JSON), notes and progress on stderr.
+"""Terminal output for commands: results on stdout (a table or JSON), notes on stderr.
 
-``--quiet`` silences notes and progress; results are still printed. ``--json`` turns results
-into one JSON document on stdout, so it can be piped.
+``--quiet`` silences notes (and the training progress bar); results are still printed.
+``--json`` turns results into one JSON document on stdout, so it can be piped.
 """
 
 from __future__ import annotations
@@ -61,27 +61,3 @@ def print_metrics(metrics: Mapping[str, Mapping[str, Any]], *, title: str) -> No
             format_metric(values.get("n_samples")),
         )
     _console(stderr=False).print(table)
-
-
-def progress(total: int, description: str) -> Any:
-    """A rich progress bar on stderr that is hidden under ``--quiet``.
-
-    Returns
-    -------
-    (rich.progress.Progress, task id)
-        Use the progress object as a context manager and advance the task.
-    """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=_console(stderr=True),
-        disable=settings().quiet,
-        transient=False,
-    )
-    task = bar.add_task(description, total=total, status="")
-    return bar, task

@@ -34,7 +34,7 @@ def _models(seed: int) -> dict[str, object]:
     }
 
 
-@click.command(epilog=EPILOG)
+@click.command(short_help="Train two models on bundled data and write a report.", epilog=EPILOG)
 @click.option(
     "-o",
     "--output",

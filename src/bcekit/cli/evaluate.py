@@ -33,7 +33,7 @@ def rename_target(table: Any, given: str | None, stored: str | None, source: str
     return table.rename_columns([stored if c == given else c for c in table.column_names])
 
 
-@click.command(epilog=EPILOG)
+@click.command(short_help="Score a saved model on a labelled table.", epilog=EPILOG)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option(

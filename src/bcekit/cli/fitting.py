@@ -94,10 +94,15 @@ def fit(model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.n
 
     The Trainer reports Ctrl-C with a :class:`~bcekit.training.TrainingInterrupted` warning
     and returns normally; that warning and convergence warnings stay off the terminal.
+
+    Raises
+    ------
+    CLIError
+        The estimator refused its parameters, or training diverged.
     """
     from sklearn.exceptions import ConvergenceWarning
 
-    from bcekit.training import TrainingInterrupted
+    from bcekit.training import TrainingDivergedError, TrainingInterrupted
 
     kwargs = {}
     if "X_val" in inspect.signature(model.fit).parameters:
@@ -105,7 +110,15 @@ def fit(model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.n
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("always", TrainingInterrupted)
-        model.fit(X, y, **kwargs)
+        try:
+            model.fit(X, y, **kwargs)
+        except TrainingDivergedError as exc:
+            raise CLIError(
+                f"training diverged at epoch {exc.epoch}: the {exc.quantity} became NaN or "
+                f"infinite; pass a smaller --learning-rate (it was {exc.lr:g})"
+            ) from exc
+        except ValueError as exc:  # the estimator's parameter checks
+            raise CLIError(f"cannot train {type(model).__name__}: {exc}") from exc
     for w in caught:
         if not issubclass(w.category, TrainingInterrupted):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -210,6 +223,19 @@ class Checkpoint:
             model=model,
             preprocessor=preprocessor,
         )
+
+    def resumable_model(self, epochs: int, *, verbose: int) -> tuple[Any, int]:
+        """The checkpoint's model set to train the epochs left of ``epochs``, from its weights.
+
+        Returns
+        -------
+        (estimator, int)
+            The model, and the number of epochs already done.
+        """
+        params: dict[str, Any] = {"warm_start": True, "max_iter": epochs - self.epochs_done}
+        if "verbose" in self.model.get_params():
+            params["verbose"] = verbose
+        return self.model.set_params(**params), self.epochs_done
 
     def resume_options(self, given: dict[str, Any], explicit: set[str]) -> dict[str, Any]:
         """The stored options, with the changes the command line may make.

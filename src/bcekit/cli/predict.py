@@ -31,7 +31,7 @@ def _check_output_file(path: Path) -> str:
     return kind
 
 
-@click.command(epilog=EPILOG)
+@click.command(short_help="Write a saved model's predictions for a table.", epilog=EPILOG)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ class PosWeight(click.ParamType):
         return number
 
 
-def _hidden_sizes(value: str) -> tuple[int, ...]:
+def _hidden_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(v) for v in value.split(","))
     except ValueError:
@@ -49,7 +50,7 @@ def _hidden_sizes(value: str) -> tuple[int, ...]:
     return sizes
 
 
-@click.command(epilog=EPILOG)
+@click.command(short_help="Train a classifier on a CSV or Parquet table.", epilog=EPILOG)
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", required=True, metavar="COL", help="The binary label column.")
 @click.option(
@@ -101,6 +102,7 @@ def _hidden_sizes(value: str) -> tuple[int, ...]:
     default="64",
     show_default=True,
     metavar="N[,N...]",
+    callback=_hidden_sizes,
     help="MLP hidden layer sizes.",
 )
 @click.option(
@@ -132,12 +134,11 @@ def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
     from bcekit.cli.console import note, print_metrics
     from bcekit.cli.options import settings
     from bcekit.cli.tabular import split_names
-    from bcekit.data.tables import TablePreprocessor, read_table
-    from bcekit.plots.report import ModelEvaluation, write_report
 
-    options["hidden"] = _hidden_sizes(options["hidden"])
     options["features"] = split_names(options["features"]) or None
     options["drop"] = split_names(options["drop"])
+    if options["loss"] == "focal" and options["pos_weight"] is not None:
+        raise CLIError("--pos-weight applies to --loss bce; leave it out with --loss focal")
     check_output_dir(output)
     checkpoint = None
     if resume is not None:
@@ -150,45 +151,28 @@ def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
         }
         options = checkpoint.resume_options(options, explicit)
 
-    source = str(data)
-    table = read_table(data)
-    if checkpoint is None:
-        pre = TablePreprocessor.fit(
-            table,
-            options["target"],
-            features=options["features"],
-            drop=options["drop"],
-            one_hot=options["one_hot"],
-            impute=options["impute"],
-            source=source,
-        )
-    else:
-        pre = checkpoint.preprocessor
-    y = pre.encode_target(table, source=source)
-    X = pre.transform(table, source=source)
+    pre, X, y, rows, val = _prepare(data, options, checkpoint)
     digest = fitting.fingerprint(X, y)
     if checkpoint is not None and digest != checkpoint.data_sha256:
         raise CLIError(f"--resume {resume}: {data} is not the data the interrupted run trained on")
-    rows, val_rows = fitting.split_rows(y, options["validation_fraction"], options["seed"], source)
 
     verbose = 0 if settings().quiet else 1
-    done = 0 if checkpoint is None else checkpoint.epochs_done
     if checkpoint is None:
-        model = fitting.build_estimator(options, verbose=verbose)
+        model, done = fitting.build_estimator(options, verbose=verbose), 0
     else:
-        model = checkpoint.model
-        model.set_params(warm_start=True, max_iter=options["epochs"] - done)
+        model, done = checkpoint.resumable_model(options["epochs"], verbose=verbose)
     note(
-        f"training {options['kind']} on {len(rows)} rows, validating on {len(val_rows)}"
+        f"training {options['kind']} on {len(rows)} rows, validating on {len(val)}"
         + (f", from epoch {done + 1}" if done else "")
         + " (Ctrl-C stops after the current batch)"
     )
-    interrupted = fitting.fit(model, X[rows], y[rows], X[val_rows], y[val_rows])
+    interrupted = fitting.fit(model, X[rows], y[rows], X[val], y[val])
     history = fitting.join_histories(
         [] if checkpoint is None else checkpoint.history,
         fitting.epoch_records(getattr(model, "history_", None)),
     )
     model.history_ = history
+    model.set_params(max_iter=options["epochs"], warm_start=False)
 
     with publish(output) as tmp:
         save_model_dir(tmp, model, pre)
@@ -201,32 +185,80 @@ def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
                 preprocessor=pre,
             ).save(tmp / fitting.CHECKPOINT_DIR)
         else:
-            proba = model.predict_proba(X[val_rows])[:, 1]
-            evaluation = ModelEvaluation(options["kind"], y[val_rows], proba, estimator=model)
-            details = {
-                "data": data.name,
-                "target": options["target"],
-                "positive class": pre.classes[1],
-                "train rows": len(rows),
-                "validation rows": len(val_rows),
-                "features": len(pre.feature_names),
-                "epochs": len(history),
-            }
-            metrics = write_report(
-                tmp,
-                [evaluation],
-                title=f"bcekit train: {data.name}",
-                details=details,
-                positive=str(pre.classes[1]),
-            )
+            metrics = _write_report(tmp, data, options, model, pre, X, y, rows, val)
     if interrupted:
+        again = ["bcekit", "train", str(data), "--target", options["target"]]
+        again += ["--output", str(output), "--resume", str(output)]
         click.echo(
             f"interrupted after {len(history)} epochs: wrote the best model so far and "
-            f"{fitting.CHECKPOINT_DIR}/ to {output}; continue with: bcekit train {data} "
-            f"--target {options['target']} --output {output} --resume {output}",
+            f"{fitting.CHECKPOINT_DIR}/ to {output}; continue with: {shlex.join(again)}",
             err=True,
         )
         return EXIT_INTERRUPTED
-    print_metrics(metrics, title=f"Validation rows ({len(val_rows)}, positive = {pre.classes[1]})")
+    print_metrics(metrics, title=f"Validation rows ({len(val)}, positive = {pre.classes[1]})")
     note(f"wrote {output}/ (report: {output / 'report.html'})")
     return EXIT_OK
+
+
+def _prepare(data: Path, options: dict[str, Any], checkpoint: Any) -> tuple[Any, ...]:
+    """Read DATA and split its rows; learn the preprocessing from the training rows only.
+
+    Returns
+    -------
+    (TablePreprocessor, X, y, training rows, validation rows)
+        The checkpoint's preprocessing when resuming.
+    """
+    from bcekit.cli.fitting import split_rows
+    from bcekit.data.tables import TablePreprocessor, read_table
+
+    source = str(data)
+    table = read_table(data)
+    settings = {
+        "features": options["features"],
+        "drop": options["drop"],
+        "one_hot": options["one_hot"],
+        "impute": options["impute"],
+        "source": source,
+    }
+    if checkpoint is not None:
+        pre = checkpoint.preprocessor
+    else:  # every row is checked here; only the training rows set the statistics below
+        pre = TablePreprocessor.fit(table, options["target"], **settings)
+    y = pre.encode_target(table, source=source)
+    rows, val = split_rows(y, options["validation_fraction"], options["seed"], source)
+    if checkpoint is None:
+        pre = TablePreprocessor.fit(table.take(rows), options["target"], **settings)
+    return pre, pre.transform(table, source=source), y, rows, val
+
+
+def _write_report(
+    directory: Path,
+    data: Path,
+    options: dict[str, Any],
+    model: Any,
+    pre: Any,
+    X: Any,
+    y: Any,
+    rows: Any,
+    val: Any,
+) -> dict[str, Any]:
+    """Score the validation rows and write metrics, figures and report.html."""
+    from bcekit.plots.report import ModelEvaluation, write_report
+
+    proba = model.predict_proba(X[val])[:, 1]
+    details = {
+        "data": data.name,
+        "target": options["target"],
+        "positive class": pre.classes[1],
+        "train rows": len(rows),
+        "validation rows": len(val),
+        "features": len(pre.feature_names),
+        "epochs": len(model.history_),
+    }
+    return write_report(
+        directory,
+        [ModelEvaluation(options["kind"], y[val], proba, estimator=model)],
+        title=f"bcekit train: {data.name}",
+        details=details,
+        positive=str(pre.classes[1]),
+    )

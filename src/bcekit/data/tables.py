@@ -547,19 +547,18 @@ class TablePreprocessor:
     ) -> None:
         infinite = {c: _first_row(np.isinf(v)) for c, v in numeric.items() if np.isinf(v).any()}
         if infinite:
-            problem = ", ".join(f"{c!r} (first at row {r})" for c, r in infinite.items())
+            where = ", ".join(f"{c!r} (first at row {r})" for c, r in infinite.items())
+            noun = "column" if len(infinite) == 1 else "columns"
             raise DataError(
-                source, f"infinite values in column {problem}", [("drop", ",".join(infinite))]
+                source, f"infinite values in {noun} {where}", [("drop", ",".join(infinite))]
             )
         if self.impute is not None:
             return
-        holes = {
-            c: _first_row(mask)
+        masks = {
+            c: np.isnan(numeric[c]) if c in numeric else _missing_mask(table.column(c))
             for c in self.columns
-            if (
-                mask := np.isnan(numeric[c]) if c in numeric else _missing_mask(table.column(c))
-            ).any()
         }
+        holes = {c: _first_row(mask) for c, mask in masks.items() if mask.any()}
         if holes:
             if fitting:
                 remedies = [("impute", "mean|median"), ("drop", ",".join(holes))]

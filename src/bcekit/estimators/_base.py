@@ -31,9 +31,15 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 __all__ = [
-    "LOSS_CONSTRAINTS",
+    "BINARY",
+    "MULTICLASS",
+    "MULTILABEL",
+    "SHARED_CONSTRAINTS",
     "BCEClassifierMixin",
+    "DenseInput",
+    "PenalisedLoss",
     "Targets",
+    "check_loss_options",
     "encode_targets",
     "make_loss",
     "resolve_pos_weight",
@@ -43,12 +49,16 @@ __all__ = [
 BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel-indicator"
 
 # Parameter constraints shared by the estimators (scikit-learn's declarative checks).
-LOSS_CONSTRAINTS: dict[str, list[Any]] = {
+SHARED_CONSTRAINTS: dict[str, list[Any]] = {
     "loss": [StrOptions({"bce", "focal"})],
     "gamma": [Interval(Real, 0, None, closed="left")],
     "class_weight": [dict, list, StrOptions({"balanced"}), None],
-    "pos_weight": [Interval(Real, 0, None, closed="neither"), StrOptions({"balanced"}),
-                   "array-like", None],
+    "pos_weight": [
+        Interval(Real, 0, None, closed="neither"),
+        StrOptions({"balanced"}),
+        "array-like",
+        None,
+    ],
     "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     "random_state": ["random_state"],
     "warm_start": ["boolean"],
@@ -316,9 +326,6 @@ class BCEClassifierMixin(ClassifierMixin):
 
     classes_: np.ndarray
     target_type_: str
-
-    def decision_function(self, X: Any) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities.

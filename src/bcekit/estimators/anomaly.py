@@ -48,7 +48,9 @@ _FROZEN_WEIGHT_WARNING = ".*does not appear to accept sample_weight.*"
 _BASE_PREFIX = "base."
 
 
-def _imbalance_params(mode: str, n_pos: float, n_neg: float, gamma: float) -> dict[str, Any]:
+def _imbalance_params(
+    mode: str, base: str, n_pos: float, n_neg: float, gamma: float
+) -> dict[str, Any]:
     """Loss keywords of the base estimator for one imbalance treatment.
 
     ``"balanced"`` sets ``pos_weight = n_neg / n_pos``; ``"both"`` uses the focal loss with
@@ -59,7 +61,9 @@ def _imbalance_params(mode: str, n_pos: float, n_neg: float, gamma: float) -> di
     if mode == "focal":
         return {"loss": "focal", "gamma": gamma}
     if mode == "both":
-        return {"loss": "focal", "gamma": gamma, "alpha": n_neg / (n_neg + n_pos)}
+        # The MLP names the focal α "focal_alpha" (its "alpha" is the L2 penalty).
+        alpha_name = "focal_alpha" if base == "mlp" else "alpha"
+        return {"loss": "focal", "gamma": gamma, alpha_name: n_neg / (n_neg + n_pos)}
     return {}
 
 
@@ -380,7 +384,7 @@ default="f1"
         w = np.ones(y01.size) if sw is None else sw
         n_pos, n_neg = float(w[y01 == 1].sum()), float(w[y01 == 0].sum())
         params: dict[str, Any] = {"max_iter": self.max_iter, "random_state": seed}
-        params.update(_imbalance_params(mode, n_pos, n_neg, self.focal_gamma))
+        params.update(_imbalance_params(mode, self.base, n_pos, n_neg, self.focal_gamma))
         if self.base == "mlp":
             params["hidden_layer_sizes"] = tuple(
                 int(n) for n in np.atleast_1d(self.hidden_layer_sizes)

@@ -15,10 +15,9 @@ from __future__ import annotations
 import math
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -28,8 +27,9 @@ from sklearn.utils.validation import validate_data
 
 from bcekit.estimators._base import (
     BINARY,
-    LOSS_CONSTRAINTS,
     MULTICLASS,
+    MULTILABEL,
+    SHARED_CONSTRAINTS,
     BCEClassifierMixin,
     DenseInput,
     PenalisedLoss,
@@ -197,8 +197,8 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         Set when ``X`` has string column names.
     """
 
-    _parameter_constraints: dict = {
-        **LOSS_CONSTRAINTS,
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **SHARED_CONSTRAINTS,
         "C": [Interval(Real, 0, None, closed="right")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
@@ -313,9 +313,7 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         ndarray
         """
         self._check_fitted()
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
-        )
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
         Z = np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
         return Z.ravel() if self.target_type_ == BINARY else Z
 
@@ -359,16 +357,12 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
             fused=self._fused_binary(X, targets, weights, pos_weight),
         )
 
-    def _fused_binary(
-        self, X: Any, targets: Targets, weights: np.ndarray, pos_weight: Any
-    ) -> Any:
+    def _fused_binary(self, X: Any, targets: Targets, weights: np.ndarray, pos_weight: Any) -> Any:
         """The one-pass value+gradient of :mod:`bcekit.losses.linear` where it applies."""
-        if targets.kind != BINARY or self.loss != "bce" or weights.shape[1] != 1:
+        if targets.kind != BINARY or self.loss != "bce":
             return None
-        try:
-            from bcekit.losses.linear import logistic_objective
-        except ImportError:
-            return None
+        from bcekit.losses.linear import logistic_objective
+
         y = targets.encoded.ravel()
         sw = weights.ravel()
         pw = 1.0 if pos_weight is None else float(np.ravel(pos_weight)[0])
@@ -409,7 +403,9 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         n_columns = 1 if targets.kind == MULTICLASS else targets.encoded.shape[1]
         l2 = 0.0 if math.isinf(self.C) else 1.0 / (self.C * total * n_columns)
         loss = PenalisedLoss(
-            self._loss(targets.kind, pos_weight, "weighted_mean"), [layer.weight], l2,
+            self._loss(targets.kind, pos_weight, "weighted_mean"),
+            [layer.weight],
+            l2,
             per_batch=False,
         )
         params = [layer.weight, layer.bias] if self.fit_intercept else [layer.weight]
@@ -455,8 +451,11 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         cls, params: dict[str, Any], arrays: dict[str, np.ndarray], meta: dict[str, Any]
     ) -> LogisticRegression:
         model = cls(**params)
+        model._validate_params()
         coef, intercept = arrays["coef_"], arrays["intercept_"]
         kind = meta["extra"]["target_type_"]
+        if kind not in (BINARY, MULTICLASS, MULTILABEL):
+            raise ValueError(f"unknown target_type_ {kind!r}")
         classes = meta["classes_"]
         n_out = 1 if kind == BINARY else len(classes)
         expected = (n_out, meta["n_features_in_"])
@@ -465,8 +464,11 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
                 f"coef_ {coef.shape} and intercept_ {intercept.shape} must have shapes "
                 f"{expected} and ({n_out},) for {kind} targets with {len(classes)} classes"
             )
-        if kind not in (BINARY, MULTICLASS, "multilabel-indicator"):
-            raise ValueError(f"unknown target_type_ {kind!r}")
+        if coef.dtype != intercept.dtype or coef.dtype.kind != "f":
+            raise ValueError(
+                f"coef_ and intercept_ must share one float dtype; got {coef.dtype} and "
+                f"{intercept.dtype}"
+            )
         model.coef_, model.intercept_ = coef, intercept
         model.target_type_ = kind
         model.n_iter_ = np.asarray(meta["extra"]["n_iter_"], dtype=np.int32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,9 +22,9 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from bcekit.estimators._base import (
     BINARY,
-    LOSS_CONSTRAINTS,
     MULTICLASS,
     MULTILABEL,
+    SHARED_CONSTRAINTS,
     BCEClassifierMixin,
     DenseInput,
     PenalisedLoss,
@@ -37,7 +37,7 @@ from bcekit.estimators._base import (
 )
 from bcekit.nn import Sequential, mlp, pack_parameters
 from bcekit.optim import SGD, Adam, ReduceLROnPlateau, WarmupCosineLR
-from bcekit.training import Callback, Trainer
+from bcekit.training import Callback, History, Trainer
 
 __all__ = ["MLPClassifier"]
 
@@ -63,8 +63,8 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         Rows per step; "auto" is ``min(200, n_samples)``.
     learning_rate : {"constant", "cosine", "plateau"}, default="constant"
         Step-size schedule over epochs: constant, cosine annealing from
-        ``learning_rate_init`` to 0 over ``max_iter`` epochs, or divided by 5 after 2 epochs
-        without improvement of the monitored loss.
+        ``learning_rate_init`` to 0 over ``max_iter`` epochs, or divided by 5 once the
+        monitored loss has not improved by a fraction ``tol`` for more than 2 epochs.
     learning_rate_init : float, default=1e-3
         Initial step size.
     max_iter : int, default=200
@@ -144,8 +144,8 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
     with a single batch per epoch it is.
     """
 
-    _parameter_constraints: dict = {
-        **LOSS_CONSTRAINTS,
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **SHARED_CONSTRAINTS,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [
             StrOptions({"relu", "leaky_relu", "tanh", "logistic", "sigmoid", "gelu", "identity"})
@@ -296,8 +296,9 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
     ) -> MLPClassifier:
         """Train one epoch over ``X`` at the constant rate ``learning_rate_init``.
 
-        Continues the current network (from :meth:`fit` or earlier calls); the optimiser
-        state carries over from one ``partial_fit`` call to the next. The "balanced"
+        Continues the current network, epoch count and ``history_`` (from :meth:`fit`, a
+        loaded model or earlier calls); the optimiser state carries over from one
+        ``partial_fit`` call to the next. The "balanced"
         weightings need the whole data set and are refused here.
 
         Parameters
@@ -352,6 +353,9 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
             self._partial_trainer = self._make_trainer(
                 pos_weight, len(targets.encoded), rng, validation=False, schedule=False
             )
+            if not first:  # continue the epoch count and records of fit or a loaded model
+                self._partial_trainer.history = History.from_dicts(self.history_)
+                self._partial_trainer.epoch = len(self.history_)
         history = self._partial_trainer.fit_epoch(
             X, targets.encoded, sample_weight=_loss_weights(weights, targets)
         )
@@ -370,15 +374,15 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         ndarray
         """
         self._check_fitted()
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
-        )
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
         net = self.network_
         net.eval()
         if sp.issparse(X):
             Z = np.concatenate(
-                [net.forward(X[i : i + _PREDICT_CHUNK].toarray())
-                 for i in range(0, X.shape[0], _PREDICT_CHUNK)]
+                [
+                    net.forward(X[i : i + _PREDICT_CHUNK].toarray())
+                    for i in range(0, X.shape[0], _PREDICT_CHUNK)
+                ]
             )
         else:
             Z = net.forward(X)
@@ -427,16 +431,18 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         self._partial_trainer = None
 
     def _fits_network(self, X: Any, targets: Targets) -> bool:
-        """Whether the current network can continue training on this data (warm start)."""
+        """Whether the current network can continue training on this data (warm start).
+
+        The layers (sizes, activation, dropout, dtype) must be those the current parameters
+        would build, and the targets of the same kind and classes.
+        """
         if not hasattr(self, "network_"):
             return False
-        widths = [w.shape[1] for w in self.coefs_]
+        wanted = self._build_network(X.shape[1], targets.n_outputs, X.dtype, random_state=0)
         return (
             self.target_type_ == targets.kind
             and np.array_equal(self.classes_, targets.classes)
-            and self.coefs_[0].shape[0] == X.shape[1]
-            and widths == [*self._hidden_sizes(), targets.n_outputs]
-            and self.coefs_[0].dtype == X.dtype
+            and repr(wanted) == repr(self.network_)
         )
 
     def _split(
@@ -482,7 +488,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
                 "'validation_fraction' or pass X_val/y_val"
             )
         stratify = None if targets.kind == MULTILABEL else targets.encoded.ravel()
-        try:
+        try:  # stratified unless a class has too few members to be split
             idx_train, idx_val = train_test_split(
                 np.arange(X.shape[0]), test_size=n_val, random_state=rng, stratify=stratify
             )
@@ -504,7 +510,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
     ) -> Trainer:
         """A Trainer over the network; ``schedule`` False trains at a constant rate."""
         net = self.network_
-        weights = [p for name, p in net.named_parameters() if name.endswith("weight")]
+        matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
         params = [pack_parameters(net)]
         if self.solver == "adam":
             optimizer = Adam(
@@ -530,11 +536,11 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         if schedule and self.learning_rate == "cosine" and self.max_iter > 1:
             scheduler = WarmupCosineLR(0, self.max_iter, interval="epoch")
         elif schedule and self.learning_rate == "plateau":
-            scheduler = ReduceLROnPlateau(factor=0.2, patience=2)
+            scheduler = ReduceLROnPlateau(factor=0.2, patience=2, threshold=self.tol)
         batch = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
         return Trainer(
             DenseInput(net),
-            PenalisedLoss(loss, weights, self.alpha, per_batch=True),
+            PenalisedLoss(loss, matrices, self.alpha, per_batch=True),
             optimizer,
             batch_size=batch,
             max_epochs=self.max_iter,
@@ -557,10 +563,12 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         self.history_ = records
         self.n_iter_ = len(records)
         self.loss_curve_ = [r["train_loss"] for r in records]
-        self.validation_loss_curve_ = [r["val_loss"] for r in records] if validated else None
-        self.validation_scores_ = [r["val_accuracy"] for r in records] if validated else None
+        # Epochs without validation (partial_fit after fit) hold None in the validation curves.
+        self.validation_loss_curve_ = [r.get("val_loss") for r in records] if validated else None
+        self.validation_scores_ = [r.get("val_accuracy") for r in records] if validated else None
         monitored = self.validation_loss_curve_ if validated else self.loss_curve_
-        self.best_loss_ = float(min(monitored)) if monitored else None
+        values = [v for v in monitored if v is not None]
+        self.best_loss_ = float(min(values)) if values else None
 
     # --- model files (bcekit.io) ------------------------------------------------------------
 
@@ -575,6 +583,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         cls, params: dict[str, Any], arrays: dict[str, np.ndarray], meta: dict[str, Any]
     ) -> MLPClassifier:
         model = cls(**params)
+        model._validate_params()
         kind = meta["extra"]["target_type_"]
         n_outputs = int(meta["extra"]["n_outputs_"])
         n_classes = len(meta["classes_"])
@@ -597,7 +606,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
 
 
 def _loss_weights(weights: np.ndarray, targets: Targets) -> np.ndarray:
-    """Weights broadcasting against :func:`_loss_targets` (rows only for class ids)."""
+    """Weights that broadcast against the encoded targets (one per row for class ids)."""
     return weights.ravel() if targets.kind == MULTICLASS else weights
 
 

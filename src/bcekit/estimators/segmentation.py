@@ -28,55 +28,10 @@ from bcekit.losses.segmentation import BCEDiceLoss, PixelBCEWithLogits
 from bcekit.nn.base import Layer
 from bcekit.nn.unet import UNet
 from bcekit.optim import Adam
+from bcekit.plots.masks import dice_scores, iou_scores
 from bcekit.training import Callback, Trainer
 
-__all__ = ["SegmentationNet", "dice_scores", "iou_scores", "train_on_nuclei"]
-
-
-# --- metrics -------------------------------------------------------------------------------
-
-
-def _overlap(
-    y_true: Any, y_pred: Any, ignore_value: float | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-image |T ∩ P|, |T| and |P| over counted pixels, for (n, H, W) masks."""
-    truth, pred = np.asarray(y_true), np.asarray(y_pred)
-    if truth.shape != pred.shape or truth.ndim < 2:
-        raise ValueError(
-            f"y_true and y_pred must have the same shape (n, H, W); got {truth.shape} and "
-            f"{pred.shape}"
-        )
-    counted = np.ones(truth.shape, bool) if ignore_value is None else truth != ignore_value
-    t, p = (truth == 1) & counted, (pred > 0) & counted
-    axes = tuple(range(1, truth.ndim))
-    return (t & p).sum(axis=axes), t.sum(axis=axes), p.sum(axis=axes)
-
-
-def iou_scores(y_true: Any, y_pred: Any, *, ignore_value: float | None = 255) -> np.ndarray:
-    """Foreground intersection over union of each image, ``|T ∩ P| / |T ∪ P|``.
-
-    Pixels labelled ``ignore_value`` in ``y_true`` are left out; an image where both masks
-    are empty scores 1.
-
-    Returns
-    -------
-    ndarray of shape (n,), float64
-    """
-    inter, t, p = _overlap(y_true, y_pred, ignore_value)
-    union = t + p - inter
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-
-
-def dice_scores(y_true: Any, y_pred: Any, *, ignore_value: float | None = 255) -> np.ndarray:
-    """Dice coefficient of each image, ``2|T ∩ P| / (|T| + |P|)`` (1 when both are empty).
-
-    Returns
-    -------
-    ndarray of shape (n,), float64
-    """
-    inter, t, p = _overlap(y_true, y_pred, ignore_value)
-    total = t + p
-    return np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0)
+__all__ = ["DihedralAugment", "SegmentationNet", "train_on_nuclei"]
 
 
 # --- pieces the estimator trains with ------------------------------------------------------

@@ -65,8 +65,17 @@ _WEIGHTS_SUFFIX = ".safetensors"
 _META_SUFFIX = ".json"
 _RESERVED_ARRAYS = ("classes_", "feature_names_in_")
 _REQUIRED_KEYS = (
-    "format", "format_version", "class", "params", "arrays", "sha256", "classes",
-    "n_features_in", "feature_names_in", "history", "extra",
+    "format",
+    "format_version",
+    "class",
+    "params",
+    "arrays",
+    "sha256",
+    "classes",
+    "n_features_in",
+    "feature_names_in",
+    "history",
+    "extra",
 )
 
 # Estimator classes that may be loaded: class name -> defining module (imported on use).
@@ -313,9 +322,11 @@ def _check_manifest(arrays: dict[str, np.ndarray], manifest: Any, weights_path: 
         )
     for key, spec in manifest.items():
         array = arrays[key]
-        if not isinstance(spec, dict) or spec.get("dtype") != array.dtype.str or spec.get(
-            "shape"
-        ) != list(array.shape):
+        if (
+            not isinstance(spec, dict)
+            or spec.get("dtype") != array.dtype.str
+            or spec.get("shape") != list(array.shape)
+        ):
             raise ModelFileError(
                 f"array {key!r} in {weights_path} has dtype {array.dtype.str} and shape "
                 f"{list(array.shape)}; the metadata says {spec}"

@@ -22,9 +22,13 @@ cancels, which keeps every element accurate to a few units in the last place for
 :math:`p_w = 1` the gradient is :math:`\sigma(z) - y'`.
 
 ``exp`` and ``log1p`` are polynomials (:func:`_exp_neg_f64`, :func:`_log1p_unit_f64` and their
-float32 twins) so that LLVM vectorises the loop; the C library's scalar calls would cost ten
-times more. float32 input is computed in float32 arithmetic; sums are accumulated in float64.
-Large arrays are split into blocks that run on all of Numba's threads.
+float32 twins) so that LLVM vectorises the loop; the C library's scalar calls would cost about
+ten times more. float32 input is computed in float32 arithmetic; sums are accumulated in
+float64. A NaN logit gives a NaN loss and gradient. Large arrays are split into blocks that run
+on all of Numba's threads.
+
+The same per-element code drives :func:`logistic_dense`, the one-pass value and gradient of a
+linear-logistic model behind :mod:`bcekit.losses.linear`.
 
 Everything compiled lives in this one file because Numba's on-disk cache (``cache=True``) is
 invalidated only by changes to the file that defines the cached function.
@@ -33,17 +37,24 @@ invalidated only by changes to the file that defines the cached function.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.extending import overload
 
 __all__ = [
     "FUSED_MIN_SIZE",
     "bce_with_logits_elementwise",
     "bce_with_logits_fused",
+    "logistic_dense",
 ]
 
-FUSED_MIN_SIZE = 4096
-"""Array size from which :func:`bce_with_logits_fused` beats a NumPy implementation."""
+FUSED_MIN_SIZE = 1
+"""Array size from which :func:`bce_with_logits_fused` beats a stable NumPy implementation.
+
+Measured (``python -m benchmarks losses``): a call costs about 3.5 us plus 1-2 ns per element,
+a NumPy ufunc chain about 9 us plus 10-30 ns per element, so the kernel is faster from a
+single element on. Reasons to keep NumPy for small inputs are elsewhere: inputs the kernel does
+not take (masks, broadcast ``pos_weight``, strided arrays) and Numba's one-time start-up in a
+process (about 0.3 s with a warm cache, seconds to compile with a cold one)."""
 
 _PARALLEL_MIN_SIZE = 1 << 16
 _BLOCK = 1 << 16  # elements per parallel task
@@ -111,7 +122,7 @@ def _exp_neg_f64(a):
     p = p * r + 1.0
     p = p * r + 1.0
     bits = np.float64(p).view(np.int64) + _C_BITS - (np.float64(kr).view(np.int64) << 52)
-    return np.int64(bits).view(np.float64) * _TWO_M512
+    return np.int64(bits).view(np.float64) * _TWO_M512 + (x - x)  # x - x: NaN stays NaN
 
 
 @njit(inline="always", **_JIT)
@@ -130,7 +141,7 @@ def _exp_neg_f32(a):
     p = p * r + _ONE_32
     k_bits = np.int32(np.float32(kr).view(np.int32) << 23)
     bits = np.int32(np.float32(p).view(np.int32) + _C_BITS_32 - k_bits)
-    return np.int32(bits).view(np.float32) * _TWO_M64_32
+    return np.int32(bits).view(np.float32) * _TWO_M64_32 + (x - x)  # x - x: NaN stays NaN
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,6 +271,78 @@ def _run_parallel(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale):
 
 
 # ---------------------------------------------------------------------------------------------
+# Linear-logistic objective: one pass over the rows of a dense X.  Per tile of rows:
+# z = X_tile w + b, the loss and r = s * dl/dz, then grad += X_tile^T r while the rows are still
+# in L1.  Used by bcekit.losses.linear.
+# ---------------------------------------------------------------------------------------------
+_TILE = 16  # rows per tile
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH | {"reassoc"})
+def _dot_row(x, w):
+    """``x . w`` accumulated in float64 (re-association allowed: vectorised partial sums)."""
+    total = 0.0
+    for k in range(x.shape[0]):
+        total += x[np.uintp(k)] * w[np.uintp(k)]
+    return total
+
+
+@njit(cache=True, **_JIT)
+def _axpy_row(g, r, x):
+    """``g += r * x`` with ``g`` in float64."""
+    for k in range(x.shape[0]):
+        g[np.uintp(k)] += r * x[np.uintp(k)]
+
+
+@njit(cache=True, **_JIT)
+def _logistic_rows(X, y, sw, w, b, pk, ph, keep, half_s, lo, hi, g):
+    """Rows ``lo:hi``: add ``X^T r`` to ``g``; return ``(sum s*l, sum r)``."""
+    z_tile = np.empty(_TILE, X.dtype)
+    r_tile = np.empty(_TILE)
+    acc = np.zeros(_TILE)
+    grad_b = 0.0
+    for start in range(lo, hi, _TILE):
+        m = min(_TILE, hi - start)
+        for j in range(m):
+            z_tile[j] = _dot_row(X[start + j], w) + b
+        for j in range(m):
+            i = np.uintp(start + j)
+            loss, grad = _bce_elem(z_tile[np.uintp(j)], y[i], pk, ph, keep, half_s)
+            if sw is None:
+                wl = loss
+                r = grad
+            else:
+                wi = sw[i]
+                wl = wi * loss if wi != 0 else wi
+                r = wi * grad
+            acc[np.uintp(j)] += wl
+            r_tile[np.uintp(j)] = r
+        for j in range(m):
+            _axpy_row(g, r_tile[j], X[start + j])
+            grad_b += r_tile[j]
+    return acc.sum(), grad_b
+
+
+@njit(cache=True, parallel=True, **_JIT)
+def _logistic_dense(X, y, sw, w, b, pk, ph, keep, half_s, parts):
+    """Sum over ``parts`` contiguous row ranges, run in parallel, of :func:`_logistic_rows`."""
+    n, d = X.shape
+    g_parts = np.zeros((parts, d))
+    v_parts = np.zeros(parts)
+    b_parts = np.zeros(parts)
+    for t in prange(parts):
+        lo = t * n // parts
+        hi = (t + 1) * n // parts
+        v, gb = _logistic_rows(X, y, sw, w, b, pk, ph, keep, half_s, lo, hi, g_parts[t])
+        v_parts[t] = v
+        b_parts[t] = gb
+    g = np.zeros(d)
+    for t in range(parts):
+        g += g_parts[t]
+    return v_parts.sum(), g, b_parts.sum()
+
+
+# ---------------------------------------------------------------------------------------------
 # Python entry points.
 # ---------------------------------------------------------------------------------------------
 def _check_array(name: str, x: object, dtype: np.dtype | None, n: int | None) -> np.ndarray:
@@ -385,3 +468,36 @@ def bce_with_logits_elementwise(
     if loss_out is None:
         raise TypeError("loss_out must be a numpy.ndarray; got NoneType")
     _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoothing, grad_scale)
+
+
+def logistic_dense(
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    coef: np.ndarray,
+    intercept: float,
+    pos_weight: float,
+    label_smoothing: float,
+) -> tuple[float, np.ndarray, float]:
+    r"""One pass over a dense ``X``: :math:`\sum_i s_i \ell(x_i \cdot w + b, y_i)` and its gradient.
+
+    ``X`` is 2-D C-contiguous float32/float64; ``y``, ``sample_weight`` (or None) and ``coef``
+    are 1-D C-contiguous arrays of the same dtype; the arguments are not checked here (see
+    :func:`bcekit.losses.linear.logistic_objective`). Returns the value, the gradient with
+    respect to ``coef`` (float64) and with respect to ``intercept``, all accumulated in float64.
+    Rows are split into one contiguous range per Numba thread when ``X`` is large.
+    """
+    f = X.dtype.type
+    keep = 1.0 - label_smoothing
+    half_s = 0.5 * label_smoothing
+    consts = (f(pos_weight * keep), f(pos_weight * half_s), f(keep), f(half_s))
+    n, d = X.shape
+    threads = get_num_threads()
+    if threads > 1 and n * max(d, 1) >= _PARALLEL_MIN_SIZE and n >= 2 * _TILE:
+        value, grad, grad_b = _logistic_dense(
+            X, y, sample_weight, coef, f(intercept), *consts, threads
+        )
+    else:
+        grad = np.zeros(d)
+        value, grad_b = _logistic_rows(X, y, sample_weight, coef, f(intercept), *consts, 0, n, grad)
+    return float(value), grad, float(grad_b)

@@ -74,8 +74,13 @@ def drop_ignored(
     ignored = targets == ignore_value
     if not ignored.any():
         return targets, mask
+    try:
+        counted = np.broadcast_to(~ignored, shape)
+    except ValueError:
+        raise invalid(
+            "targets", f"broadcast to the shape of logits {shape}", f"shape {targets.shape}"
+        ) from None
     targets = np.where(ignored, 0, targets)
-    counted = np.broadcast_to(~ignored, np.broadcast_shapes(ignored.shape, shape))
     return targets, counted if mask is None else mask & counted
 
 

@@ -37,7 +37,7 @@ SHORT_LABELS: dict[str, str] = {**METRIC_LABELS, "average_precision": "AP", "bri
 
 #: Figure file names and their captions, in page order.
 FIGURES: dict[str, str] = {
-    "loss_curve.png": "Loss per epoch (solid: training, dashed: validation)",
+    "loss_curve.png": "Loss per epoch (L-BFGS: per iteration); solid: training, dashed: validation",
     "roc.png": "ROC curve",
     "pr.png": "Precision-recall curve",
     "calibration.png": "Calibration (reliability) curve",
@@ -187,7 +187,7 @@ def _axes(title: str) -> Any:
 def _loss_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
     from bcekit.plots.curves import LossCurveDisplay
 
-    ax = _axes(FIGURES["loss_curve.png"].split(" (")[0])
+    ax = _axes("Loss per epoch")
     drawn = 0
     for ev in evaluations:
         if ev.estimator is None:
