@@ -46,9 +46,7 @@ def make_layer(k, s, padding, cin=3, cout=4, seed=0):
 def test_forward_matches_direct_sum(k, s, padding, h, w):
     layer = make_layer(k, s, padding)
     x = np.random.default_rng(2).normal(size=(2, h, w, 3))
-    expected = direct_conv(
-        x, layer.params["weight"].value, layer.params["bias"].value, s, padding
-    )
+    expected = direct_conv(x, layer.params["weight"].value, layer.params["bias"].value, s, padding)
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -84,7 +82,9 @@ def test_he_initialisation_variance():
 def test_input_grad_false_skips_the_input_gradient_but_not_the_parameters():
     x = np.random.default_rng(0).normal(size=(2, 5, 5, 2))
     g = np.random.default_rng(1).normal(size=(2, 5, 5, 3))
-    full, first = (Conv2D(2, 3, 3, random_state=4, dtype=np.float64, input_grad=flag) for flag in (True, False))
+    full, first = (
+        Conv2D(2, 3, 3, random_state=4, dtype=np.float64, input_grad=flag) for flag in (True, False)
+    )
     full.forward(x)
     full.backward(g)
     first.forward(x)

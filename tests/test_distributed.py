@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -27,7 +28,7 @@ def client():
         host="127.0.0.1",
         dashboard_address=None,
         processes=True,
-        silence_logs="error",
+        silence_logs=logging.ERROR,
     )
     with distributed.Client(cluster) as client:
         yield client

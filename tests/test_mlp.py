@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.special import expit
+from scipy.special import expit, log_expit
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss, roc_auc_score
@@ -17,7 +17,7 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from bcekit.estimators import MLPClassifier
-from bcekit.estimators._base import PenalisedLoss, make_loss
+from bcekit.estimators._base import BatchObjective, make_loss
 
 
 def _split(X, y):
@@ -100,38 +100,48 @@ def test_full_batch_adam_matches_torch(small):
     np.testing.assert_allclose(model.loss_curve_, losses, rtol=1e-12)
 
 
-def test_penalised_loss_gradient_central_differences(small):
-    """Value and gradient of data loss + α/(2·Σs)·Σ‖W‖², through the network, in float64."""
+@pytest.mark.parametrize("n_labels", [1, 3])
+def test_batch_objective_value_and_gradient(small, n_labels):
+    """Σ_i s_i Σ_j ℓ_ij / Σ_i s_i + α/(2·Σs)·Σ‖W‖²: value by hand, gradient by differences."""
     X, y = small
     rng = np.random.default_rng(0)
-    sw = rng.uniform(0.5, 2.0, len(y)).reshape(-1, 1)
+    Y = np.column_stack([y, rng.integers(0, 2, (len(y), n_labels - 1))]).astype(float)
+    sw = rng.uniform(0.5, 2.0, (len(y), 1))
     model = MLPClassifier((6, 4), activation="tanh", random_state=0, max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, y)
+        model.fit(X, Y if n_labels > 1 else y)
     net = model.network_
     params = net.parameters()
-    weights = [p for name, p in net.named_parameters() if name.endswith("weight")]
+    matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
+    pw, s, alpha = 2.0, 0.1, 0.3
     data_loss = make_loss(
         "binary",
         loss="bce",
         gamma=2.0,
         alpha=None,
-        pos_weight=2.0,
-        label_smoothing=0.1,
-        reduction="weighted_mean",
+        pos_weight=pw,
+        label_smoothing=s,
+        reduction="sum",
     )
-    loss = PenalisedLoss(data_loss, weights, alpha=0.3, per_batch=True)
-    Y = y.reshape(-1, 1).astype(float)
+    objective = BatchObjective(data_loss, matrices, alpha=alpha, per_batch=True)
 
     def value() -> float:
-        return float(loss.value_and_grad(net.forward(X), Y, weight=sw)[0])
+        return float(objective.value_and_grad(net.forward(X), Y, weight=sw)[0])
 
     net.train()
     net.zero_grad()
-    _, grad = loss.value_and_grad(net.forward(X), Y, weight=sw)
+    z = net.forward(X)
+    value_at_start, grad = objective.value_and_grad(z, Y, weight=sw)
     net.backward(grad)
     analytic_grads = [p.grad.copy() for p in params]
+
+    ys = Y * (1 - s) + s / 2
+    per_element = -(pw * ys * log_expit(z) + (1 - ys) * log_expit(-z))
+    squares = sum(float((w.value**2).sum()) for w in matrices)
+    expected = (sw * per_element).sum() / sw.sum() + alpha / (2 * sw.sum()) * squares
+    assert value_at_start == pytest.approx(expected, rel=1e-12)
+
     h = 1e-6
     for p, analytic in zip(params, analytic_grads, strict=True):
         numeric = np.zeros_like(p.value)

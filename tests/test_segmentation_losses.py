@@ -118,16 +118,18 @@ def test_bce_dice_gradcheck_with_mask(batch):
     mask = np.random.default_rng(2).random(logits.shape) > 0.3
 
     def f(z):
-        return bce_dice_loss_value_and_grad(
-            z, targets, mask=mask, dice_weight=0.6, pos_weight=3.0
-        )
+        return bce_dice_loss_value_and_grad(z, targets, mask=mask, dice_weight=0.6, pos_weight=3.0)
 
     assert gradcheck(f, logits)
 
 
 @pytest.mark.parametrize(
     "value_and_grad",
-    [soft_dice_loss_value_and_grad, pixel_bce_with_logits_value_and_grad, bce_dice_loss_value_and_grad],
+    [
+        soft_dice_loss_value_and_grad,
+        pixel_bce_with_logits_value_and_grad,
+        bce_dice_loss_value_and_grad,
+    ],
 )
 def test_ignored_pixels_get_zero_gradient_and_change_nothing(batch, value_and_grad):
     logits, targets = batch
@@ -171,8 +173,14 @@ def test_classes_match_functions(batch):
     logits, targets = batch
     for loss, f in (
         (SoftDiceLoss(smooth=0.5), lambda z, t: soft_dice_loss_value_and_grad(z, t, smooth=0.5)),
-        (PixelBCEWithLogits(pos_weight=2.0), lambda z, t: pixel_bce_with_logits_value_and_grad(z, t, pos_weight=2.0)),
-        (BCEDiceLoss(dice_weight=0.5), lambda z, t: bce_dice_loss_value_and_grad(z, t, dice_weight=0.5)),
+        (
+            PixelBCEWithLogits(pos_weight=2.0),
+            lambda z, t: pixel_bce_with_logits_value_and_grad(z, t, pos_weight=2.0),
+        ),
+        (
+            BCEDiceLoss(dice_weight=0.5),
+            lambda z, t: bce_dice_loss_value_and_grad(z, t, dice_weight=0.5),
+        ),
     ):
         value, grad = loss.value_and_grad(logits, targets)
         expected_value, expected_grad = f(logits, targets)

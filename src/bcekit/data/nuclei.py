@@ -126,7 +126,7 @@ def load_nuclei(
 
     image, mask = read_nuclei()
     height, width = image.shape
-    split = int(round(width * (1.0 - validation_fraction)))
+    split = round(width * (1.0 - validation_fraction))
     if patch_size < 8 or patch_size > min(height, split, width - split):
         raise ValueError(
             f"patch_size must be an integer in [8, {min(height, split, width - split)}] for a "

@@ -79,9 +79,7 @@ def _objects(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return shapes & present[..., None, None]
 
 
-def make_shapes(
-    n: int, size: int = 48, random_state: Any = None
-) -> tuple[np.ndarray, np.ndarray]:
+def make_shapes(n: int, size: int = 48, random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Generate ``n`` textured images with bright objects and their binary masks.
 
     Parameters

@@ -100,7 +100,9 @@ class DistributedLogisticObjective:
         import dask
 
         X, y, sample_weight = as_row_blocks(X, y, sample_weight)
-        X, y, sample_weight = dask.persist(X, y, sample_weight)
+        # Holding the persisted collections keeps their blocks alive on the workers.
+        self._persisted = dask.persist(X, y, sample_weight)
+        X, y, sample_weight = self._persisted
         self.shape = X.shape
         self.dtype = X.dtype
         self._blocks = list(

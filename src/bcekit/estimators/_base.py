@@ -36,8 +36,8 @@ __all__ = [
     "MULTILABEL",
     "SHARED_CONSTRAINTS",
     "BCEClassifierMixin",
+    "BatchObjective",
     "DenseInput",
-    "PenalisedLoss",
     "Targets",
     "check_loss_options",
     "encode_targets",
@@ -385,54 +385,74 @@ class BCEClassifierMixin(ClassifierMixin):
         return tags
 
 
-class PenalisedLoss:
-    r"""A training loss plus an L2 penalty on some parameters, for :class:`bcekit.training.Trainer`.
+class BatchObjective:
+    r"""What the estimators minimise on each batch, in the form :class:`bcekit.training.Trainer` takes.
 
-    Per batch, with the data loss ``L`` (the wrapped loss, ``reduction="weighted_mean"``)
-    and the weight matrices :math:`W_k`:
-
-    .. math:: L + \frac{λ}{2} \sum_k \lVert W_k \rVert^2, \qquad
-              λ = \begin{cases} α / \sum_{i \in \text{batch}} s_i & \text{per\_batch} \\
+    .. math:: \frac{1}{\sum_i s_i} \sum_i s_i \sum_j ℓ_{ij}
+              \;+\; \frac{λ}{2} \sum_k \lVert W_k \rVert^2,
+        \qquad λ = \begin{cases} α / \sum_i s_i & \text{per\_batch} \\
                                  α & \text{otherwise} \end{cases}
 
-    ``per_batch`` is scikit-learn's MLP scaling; a constant ``λ = 1/(C·S)`` gives logistic
-    regression's objective. :meth:`value_and_grad` returns ``∂L/∂logits`` and adds the
-    penalty's gradient ``λ·W_k`` straight into each ``W_k.grad`` (the Trainer zeroes the
-    gradients before the forward pass and the layers' backward adds to them). Calling the
-    object gives the data loss alone: what the Trainer reports as the validation loss.
+    the weighted mean over rows of each row's loss summed over its labels (scikit-learn's
+    convention for multi-label targets; a binary or softmax row has one term), plus an L2
+    penalty on the weight matrices :math:`W_k` (not the biases). ``per_batch`` is
+    scikit-learn's MLP scaling; a constant ``λ = 1/(C·S)`` gives logistic regression's
+    objective. Element weights ``(n, n_labels)`` count for their row by their mean.
+
+    :meth:`value_and_grad` returns the value and ``∂/∂logits`` and adds the penalty's
+    gradient ``λ·W_k`` straight into each ``W_k.grad`` (the Trainer zeroes the gradients
+    before the forward pass and the layers' backward adds to them). Calling the object gives
+    the data term alone: what the Trainer reports as the validation loss.
+
+    Parameters
+    ----------
+    loss : loss object
+        A :mod:`bcekit.losses` class built with ``reduction="sum"``.
+    matrices : list of Parameter
+        The penalised weights.
+    alpha : float
+        α above.
+    per_batch : bool
+        Divide α by the batch's total weight.
     """
 
     reduction = "weighted_mean"
 
-    def __init__(self, loss: Any, weights: list[Any], alpha: float, *, per_batch: bool) -> None:
+    def __init__(self, loss: Any, matrices: list[Any], alpha: float, *, per_batch: bool) -> None:
         self.loss = loss
-        self.weights = weights
+        self.matrices = matrices
         self.alpha = float(alpha)
         self.per_batch = per_batch
 
-    def __call__(self, logits: Any, targets: Any, *, weight: Any = None, mask: Any = None) -> Any:
-        return self.loss(logits, targets, weight=weight, mask=mask)
+    @staticmethod
+    def _row_total(logits: np.ndarray, weight: np.ndarray | None, mask: Any) -> float:
+        if mask is not None:
+            raise ValueError("mask is not used by the estimators' objective; got a mask")
+        if weight is None:
+            return float(len(logits))
+        return float(np.sum(weight, dtype=np.float64)) * len(weight) / weight.size
+
+    def __call__(self, logits: Any, targets: Any, *, weight: Any = None, mask: Any = None) -> float:
+        total = self._row_total(logits, weight, mask)
+        return float(self.loss(logits, targets, weight=weight)) / total if total else 0.0
 
     def value_and_grad(
         self, logits: Any, targets: Any, *, weight: Any = None, mask: Any = None
     ) -> tuple[float, np.ndarray]:
-        value, grad = self.loss.value_and_grad(logits, targets, weight=weight, mask=mask)
+        total = self._row_total(logits, weight, mask)
+        if total == 0:
+            return 0.0, np.zeros_like(logits)
+        value, grad = self.loss.value_and_grad(logits, targets, weight=weight)
+        grad /= total
+        value = float(value) / total
         if not self.alpha:
             return value, grad
-        strength = self.alpha
-        if self.per_batch:
-            # Σ of the row weights; element weights (n, n_labels) count by their row mean.
-            total = (
-                len(logits) if weight is None else float(np.sum(weight)) * len(weight) / weight.size
-            )
-            if total == 0:
-                return value, grad
-            strength = self.alpha / total
+        strength = self.alpha / total if self.per_batch else self.alpha
         squares = 0.0
-        for w in self.weights:
+        for w in self.matrices:
             w.grad += strength * w.value
             squares += float(np.vdot(w.value, w.value))
-        return float(value) + 0.5 * strength * squares, grad
+        return value + 0.5 * strength * squares, grad
 
 
 class DenseInput:

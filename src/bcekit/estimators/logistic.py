@@ -30,9 +30,9 @@ from bcekit.estimators._base import (
     MULTICLASS,
     MULTILABEL,
     SHARED_CONSTRAINTS,
+    BatchObjective,
     BCEClassifierMixin,
     DenseInput,
-    PenalisedLoss,
     Targets,
     check_loss_options,
     encode_targets,
@@ -390,20 +390,18 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         W0: np.ndarray,
         b0: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, int, list[float]]:
-        """Minibatch SGD / Adam on ``weighted mean loss + (λ/2)‖W‖²`` via the Trainer.
+        """Minibatch SGD / Adam on each batch's share of the objective, via the Trainer.
 
-        ``λ = (1 − l1_ratio)/(C·S)`` as for the full-batch solvers, divided by the number of
-        labels for multi-label targets (whose weighted mean also averages over labels), so
-        that every solver has the same optimum.
+        Per batch: the weighted mean row loss plus ``(λ/2)‖W‖²`` with the full-batch
+        solvers' ``λ = (1 − l1_ratio)/(C·S)``, an unbiased estimate of their objective.
         """
         layer = Dense(X.shape[1], targets.n_outputs, dtype=X.dtype, input_grad=False)
         layer.weight.value[...] = W0.T
         layer.bias.value[...] = b0
         total = float(weights.sum(axis=0, dtype=np.float64).mean())
-        n_columns = 1 if targets.kind == MULTICLASS else targets.encoded.shape[1]
-        l2 = 0.0 if math.isinf(self.C) else 1.0 / (self.C * total * n_columns)
-        loss = PenalisedLoss(
-            self._loss(targets.kind, pos_weight, "weighted_mean"),
+        l2 = 0.0 if math.isinf(self.C) else (1.0 - self.l1_ratio) / (self.C * total)
+        loss = BatchObjective(
+            self._loss(targets.kind, pos_weight, "sum"),
             [layer.weight],
             l2,
             per_batch=False,

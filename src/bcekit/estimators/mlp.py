@@ -25,9 +25,9 @@ from bcekit.estimators._base import (
     MULTICLASS,
     MULTILABEL,
     SHARED_CONSTRAINTS,
+    BatchObjective,
     BCEClassifierMixin,
     DenseInput,
-    PenalisedLoss,
     Targets,
     check_loss_options,
     encode_targets,
@@ -58,7 +58,8 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         Optimiser (:class:`bcekit.optim.Adam` or :class:`bcekit.optim.SGD`).
     alpha : float, default=1e-4
         L2 penalty on the weight matrices (not the biases), scaled as in scikit-learn: each
-        batch adds ``α/(2·Σ_batch s_i) · Σ‖W‖²`` to its weighted mean loss.
+        batch adds ``α/(2·Σ_batch s_i) · Σ‖W‖²`` to its weighted mean loss. (The loss of
+        a multi-label row is the sum over its labels, as in scikit-learn.)
     batch_size : int or "auto", default="auto"
         Rows per step; "auto" is ``min(200, n_samples)``.
     learning_rate : {"constant", "cosine", "plateau"}, default="constant"
@@ -530,7 +531,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
             alpha=self.focal_alpha,
             pos_weight=pos_weight,
             label_smoothing=self.label_smoothing,
-            reduction="weighted_mean",
+            reduction="sum",
         )
         scheduler = None
         if schedule and self.learning_rate == "cosine" and self.max_iter > 1:
@@ -540,7 +541,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         batch = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
         return Trainer(
             DenseInput(net),
-            PenalisedLoss(loss, matrices, self.alpha, per_batch=True),
+            BatchObjective(loss, matrices, self.alpha, per_batch=True),
             optimizer,
             batch_size=batch,
             max_epochs=self.max_iter,

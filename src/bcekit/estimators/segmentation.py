@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit
@@ -95,7 +95,9 @@ def _forward_batches(model: Layer, images: np.ndarray, batch_size: int) -> np.nd
     was_training = model.training
     model.eval()
     try:
-        parts = [model.forward(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+        parts = [
+            model.forward(images[i : i + batch_size]) for i in range(0, len(images), batch_size)
+        ]
     finally:
         model.train(was_training)
     return np.concatenate(parts)
@@ -169,7 +171,7 @@ class SegmentationNet(BaseEstimator):
     (2, 32, 32)
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "depth": [Interval(Integral, 1, None, closed="left")],
         "base_width": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -247,11 +249,12 @@ class SegmentationNet(BaseEstimator):
             )
         x = x.astype(np.float32, copy=False)
         if not np.isfinite(x).all():
-            raise ValueError(f"images must be finite; got {np.count_nonzero(~np.isfinite(x))} NaN or infinite values")
-        if channels is not None and x.shape[3] != channels:
             raise ValueError(
-                f"images must have {channels} channel(s), as in fit; got {x.shape[3]}"
+                f"images must be finite; got {np.count_nonzero(~np.isfinite(x))} NaN or "
+                "infinite values"
             )
+        if channels is not None and x.shape[3] != channels:
+            raise ValueError(f"images must have {channels} channel(s), as in fit; got {x.shape[3]}")
         return x
 
     def _check_masks(self, masks: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -262,7 +265,9 @@ class SegmentationNet(BaseEstimator):
         if m.ndim == 4 and m.shape[3] == 1:
             m = m[..., 0]
         if m.shape != shape:
-            raise ValueError(f"masks must have shape (n, H, W) = {shape} to match images; got {m.shape}")
+            raise ValueError(
+                f"masks must have shape (n, H, W) = {shape} to match images; got {m.shape}"
+            )
         allowed = [0, 1] if self.ignore_value is None else [0, 1, self.ignore_value]
         bad = ~np.isin(m, allowed)
         if bad.any():
@@ -314,11 +319,11 @@ class SegmentationNet(BaseEstimator):
         # Padded pixels get target 0 and are masked out like ignored ones.
         x = self._pad(x)
         targets = self._pad((m == 1).astype(np.float32)[..., None])
-        counted = np.zeros(x.shape[:3] + (1,), bool)
+        counted = np.zeros((*x.shape[:3], 1), bool)
         counted[:, :height, :width, 0] = labelled
 
         order = np.random.default_rng(seeds[0]).permutation(n)
-        n_val = int(round(self.validation_fraction * n)) if self.early_stopping else 0
+        n_val = round(self.validation_fraction * n) if self.early_stopping else 0
         if self.early_stopping and (n_val < 1 or n_val >= n):
             raise ValueError(
                 f"early_stopping needs validation_fraction * n_images to round to between 1 and "
@@ -351,7 +356,9 @@ class SegmentationNet(BaseEstimator):
             early_stopping=self.early_stopping, patience=self.n_iter_no_change, tol=self.tol,
             callbacks=callbacks, verbose=int(self.verbose),
         )  # fmt: skip
-        history = trainer.fit(x[train], targets[train], mask=counted[train], validation_data=validation)
+        history = trainer.fit(
+            x[train], targets[train], mask=counted[train], validation_data=validation
+        )
         network.eval()
         self.network_ = network
         self.n_channels_in_ = channels

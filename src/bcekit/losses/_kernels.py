@@ -253,11 +253,6 @@ def _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi):
     return acc.sum()
 
 
-@njit(cache=True, **_JIT)
-def _run_serial(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale):
-    return _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, 0, z.shape[0])
-
-
 @njit(cache=True, parallel=True, **_JIT)
 def _run_parallel(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale):
     n = z.shape[0]
@@ -374,8 +369,7 @@ def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoot
     f = z.dtype.type
     keep = 1.0 - label_smoothing
     half_s = 0.5 * label_smoothing
-    run = _run_parallel if n >= _PARALLEL_MIN_SIZE else _run_serial
-    return run(
+    args = (
         z,
         targets,
         weight,
@@ -387,6 +381,9 @@ def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoot
         f(half_s),
         f(scale),
     )
+    if n >= _PARALLEL_MIN_SIZE:
+        return _run_parallel(*args)
+    return _span(*args, 0, n)  # the same compiled loop the parallel blocks run
 
 
 def bce_with_logits_fused(

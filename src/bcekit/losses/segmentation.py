@@ -117,7 +117,9 @@ def _soft_dice(
     ignore_value = _check_ignore_value(ignore_value)
     smooth = check_scalar(smooth, "smooth", 0.0)
     if reduction not in DICE_REDUCTIONS:
-        raise invalid("reduction", f"be one of {DICE_REDUCTIONS} for the Dice loss", repr(reduction))
+        raise invalid(
+            "reduction", f"be one of {DICE_REDUCTIONS} for the Dice loss", repr(reduction)
+        )
     if np.ndim(logits) < 2:
         raise invalid(
             "logits", "have at least 2 axes (images, pixels...)", f"shape {np.shape(logits)}"
@@ -375,7 +377,7 @@ class SoftDiceLoss(Loss):
 
 
 class BCEDiceLoss(Loss):
-    """:func:`bce_dice_loss` with its weights, ``pos_weight``, ``smooth`` and ``ignore_value`` fixed.
+    """:func:`bce_dice_loss` with its weights, ``pos_weight``, ``smooth``, ``ignore_value`` fixed.
 
     Examples
     --------

@@ -62,9 +62,7 @@ def conv_geometry(size: int, kernel: int, stride: int, padding: str) -> tuple[in
         total = max((out - 1) * stride + kernel - size, 0)
         return out, total // 2, total - total // 2
     if size < kernel:
-        raise ValueError(
-            f"padding='valid' needs images at least {kernel} pixels wide; got {size}"
-        )
+        raise ValueError(f"padding='valid' needs images at least {kernel} pixels wide; got {size}")
     return (size - kernel) // stride + 1, 0, 0
 
 

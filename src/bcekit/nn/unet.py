@@ -46,7 +46,9 @@ def conv_block(
     """``Conv3×3 → ReLU → Conv3×3 → ReLU``, keeping height and width ("same" padding)."""
     return Sequential(
         [
-            Conv2D(in_channels, out_channels, 3, random_state=rng, dtype=dtype, input_grad=input_grad),
+            Conv2D(
+                in_channels, out_channels, 3, random_state=rng, dtype=dtype, input_grad=input_grad
+            ),
             ReLU(),
             Conv2D(out_channels, out_channels, 3, random_state=rng, dtype=dtype),
             ReLU(),
@@ -111,7 +113,11 @@ class UNet(Layer):
                 raise ValueError(f"{arg} must be a positive integer; got {value!r}")
         if upsample not in MODES:
             raise ValueError(f"upsample must be one of {MODES}; got {upsample!r}")
-        self.in_channels, self.depth, self.base_width = int(in_channels), int(depth), int(base_width)
+        self.in_channels, self.depth, self.base_width = (
+            int(in_channels),
+            int(depth),
+            int(base_width),
+        )
         self.out_channels, self.upsample = int(out_channels), upsample
         self.input_grad = bool(input_grad)
         rng = as_generator(random_state)
