@@ -10,6 +10,11 @@ Three tables:
 2. Time of the first call in a fresh process with a cold and with a warm Numba cache.
 3. Small sizes: the fused kernel against a stable NumPy implementation, the measurement
    behind ``bcekit.losses._kernels.FUSED_MIN_SIZE``.
+
+The 2-thread contenders need both cores at once. On a machine busy with other jobs, OpenMP
+workers that busy-wait between calls (the default) lose their turn to the other processes and a
+call can stall for a scheduler time slice (~20 ms); ``OMP_WAIT_POLICY=PASSIVE`` in the
+environment (read by Numba's and PyTorch's OpenMP alike) makes the figures much steadier there.
 """
 
 from __future__ import annotations
@@ -180,7 +185,7 @@ def _crossover_rows(dtype: str, sizes: tuple[int, ...]) -> list[list[Any]]:
     return rows
 
 
-def run(n: int = 10**7, repeat: int = 5) -> Group:
+def run(n: int = 10**7, repeat: int = 7) -> Group:
     """Run the three measurements and return their tables."""
     from bcekit.losses._kernels import FUSED_MIN_SIZE
 

@@ -46,28 +46,49 @@ def fitted(rare):
 
 
 # ------------------------------------------------------------------ the claim
-def test_balanced_and_tuned_threshold_find_more_anomalies(rare):
-    """2% positives: pos_weight='balanced' + tuned threshold vs. unweighted BCE at 0.5."""
-    X_train, X_test, y_train, y_test = rare
+def test_balanced_and_tuned_threshold_find_more_anomalies():
+    """2% positives: pos_weight='balanced' + tuned threshold vs. unweighted BCE at 0.5.
+
+    Both networks are trained on the same rows with the same seed; the unweighted one is
+    used as trained (no calibration, threshold 0.5). A large test set (40,000 rows, ~800
+    anomalies) keeps the measured differences well above sampling noise.
+    """
+    X, y = make_classification(
+        n_samples=48_000,
+        n_features=4,
+        n_informative=2,
+        n_redundant=0,
+        n_clusters_per_class=1,
+        weights=[0.98],
+        flip_y=0,
+        class_sep=0.3,
+        random_state=2,
+    )
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, train_size=8000, stratify=y, random_state=2
+    )
     tuned = AnomalyClassifier(imbalance="balanced", random_state=0).fit(X_train, y_train)
-    # The unweighted model at 0.5: same network and split, no calibration, no tuning.
     plain = AnomalyClassifier(imbalance="none", calibration=None, random_state=0)
     plain.fit(X_train, y_train)
-    plain_at_half = (plain.base_estimator_.predict_proba(X_test)[:, 1] > 0.5).astype(int)
+    plain_proba = plain.base_estimator_.predict_proba(X_test)[:, 1]
 
     recall_tuned = recall_score(y_test, tuned.predict(X_test))
-    recall_plain = recall_score(y_test, plain_at_half)
+    recall_plain = recall_score(y_test, plain_proba > 0.5)
     assert recall_tuned >= recall_plain + 0.2, (recall_tuned, recall_plain)
 
     ap_tuned = average_precision_score(y_test, tuned.predict_proba(X_test)[:, 1])
-    ap_plain = average_precision_score(y_test, plain.base_estimator_.predict_proba(X_test)[:, 1])
-    assert ap_tuned >= ap_plain - 0.01, (ap_tuned, ap_plain)
+    ap_plain = average_precision_score(y_test, plain_proba)
+    assert ap_tuned >= ap_plain, (ap_tuned, ap_plain)
 
 
 # --------------------------------------------------------------- the API
 @parametrize_with_checks(
-    [AnomalyClassifier(random_state=0, **FAST)],
+    [AnomalyClassifier(random_state=0)],
     expected_failed_checks=lambda est: {
+        # scikit-learn marks its own threshold classifiers (TunedThresholdClassifierCV,
+        # FixedThresholdClassifier) the same way: predict follows the tuned threshold, so
+        # it is not argmax(predict_proba). test_predictions_agree_with_threshold covers it.
+        "check_classifiers_train": "the decision threshold is tuned, not 0.5",
         "check_sample_weight_equivalence_on_dense_data": (
             "the stratified validation split depends on the rows, so repeating a row is "
             "not the same as doubling its weight"

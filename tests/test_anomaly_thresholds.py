@@ -18,9 +18,7 @@ def _cuts(scores):
 
 def _metrics(y, flagged, w):
     kw = {"sample_weight": w, "zero_division": 0.0}
-    tn, fp, fn, tp = confusion_matrix(
-        y, flagged.astype(int), labels=[0, 1], sample_weight=w
-    ).ravel()
+    _, fp, fn, _ = confusion_matrix(y, flagged.astype(int), labels=[0, 1], sample_weight=w).ravel()
     return {
         "precision": precision_score(y, flagged, **kw),
         "recall": recall_score(y, flagged, **kw),

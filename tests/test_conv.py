@@ -121,7 +121,9 @@ def test_eval_mode_forward_matches_training_forward():
     layer = make_layer(3, 2, "same")
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 3))
     train_out = layer.forward(x)
+    assert layer._cols_buf is not None
     layer.eval()
+    assert layer._cols_buf is None  # scratch buffers are only kept while training
     np.testing.assert_array_equal(layer.forward(x), train_out)
     with pytest.raises(RuntimeError, match="training mode"):
         layer.backward(np.ones_like(train_out))

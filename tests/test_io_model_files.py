@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 from sklearn.datasets import load_breast_cancer, load_wine
@@ -17,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 import bcekit
 from bcekit.estimators import LogisticRegression, MLPClassifier
 from bcekit.io import FORMAT_VERSION, ModelFileError, load, model_paths, register_estimator, save
+from bcekit.io.model_files import _decode, _encode
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +298,33 @@ def test_register_estimator_requires_hooks():
 
     with pytest.raises(TypeError, match="_state_arrays"):
         register_estimator(NoHooks)
+
+
+# --- parameter encoding ----------------------------------------------------------------------
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**62), 2**62)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        | st.dictionaries(st.integers(-5, 5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_values)
+def test_parameter_values_survive_strict_json(value):
+    text = json.dumps(_encode(value, "value"), allow_nan=False)
+    decoded = _decode(json.loads(text))
+    assert decoded == value
+    assert type(decoded) is type(value)

@@ -400,6 +400,12 @@ def test_nan_input_is_rejected(cancer):
         LogisticRegression().fit(X, y)
 
 
+def test_non_numeric_input_is_rejected(cancer):
+    X, y = cancer
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        LogisticRegression().fit(np.full(X.shape, "a", dtype=object), y)
+
+
 def test_one_class_is_rejected(cancer):
     X, _ = cancer
     with pytest.raises(ValueError, match="at least 2 classes"):

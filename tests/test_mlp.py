@@ -39,6 +39,7 @@ def small():
     return StandardScaler().fit_transform(X), y
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("dataset", ["breast_cancer", "digits_0_vs_rest"])
 def test_log_loss_no_worse_than_sklearn(dataset):
     """Same hidden layer, same early-stopping setting; ours stops on validation loss."""
@@ -173,6 +174,7 @@ def test_early_stopping_restores_the_best_weights(cancer):
     assert len(model.loss_curve_) == len(model.validation_scores_) == model.n_iter_
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_early_stopping_split_uses_validation_fraction(cancer):
     X_train, _, y_train, _ = cancer
     model = MLPClassifier((16,), early_stopping=True, validation_fraction=0.2, random_state=0)
@@ -227,6 +229,7 @@ def test_csr_equals_dense(cancer):
     )
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_multiclass_softmax():
     X, y = load_wine(return_X_y=True)
     X_train, X_test, y_train, y_test = _split(X, y)
@@ -237,6 +240,7 @@ def test_multiclass_softmax():
     assert model.score(X_test, y_test) > 0.9
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_multilabel_sigmoids(cancer):
     X_train, X_test, y_train, y_test = cancer
     Y_train = np.column_stack([y_train, X_train[:, 0] > 0, X_train[:, 1] > 0]).astype(int)

@@ -33,6 +33,7 @@ def tiny_model(shapes):
 # --- the proof: it learns ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_learns_shapes_to_held_out_iou_of_085():
     images, masks = make_shapes(500, size=48, random_state=0)
     net = SegmentationNet(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -72,16 +73,14 @@ def test_missing_river_names_the_install(monkeypatch):
 
 
 def test_river_without_the_file(monkeypatch, tmp_path):
-    class Spec:
-        submodule_search_locations = [str(tmp_path)]
-
+    spec = SimpleNamespace(submodule_search_locations=[str(tmp_path)])
     real_find_spec = importlib.util.find_spec
 
     def find_spec(name, *args, **kwargs):
-        return Spec() if name == "river" else real_find_spec(name, *args, **kwargs)
+        return spec if name == "river" else real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    with pytest.raises(ImportError, match="shuttle.csv.gz"):
+    with pytest.raises(ImportError, match=r"shuttle\.csv\.gz"):
         load_shuttle()
 
 

@@ -3,13 +3,13 @@
 Every estimator here predicts *logits* and turns them into classes and probabilities the same
 way, by the kind of target it was fitted on (scikit-learn's ``type_of_target`` names):
 
-========================  =========================  ======================  ===================
-``target_type_``          loss                       ``decision_function``   ``predict_proba``
-========================  =========================  ======================  ===================
-``"binary"``              sigmoid + BCE (or focal)   ``(n,)``                ``(n, 2)``
-``"multiclass"``          softmax cross-entropy      ``(n, n_classes)``      ``(n, n_classes)``
-``"multilabel-indicator"`` one sigmoid + BCE / label  ``(n, n_labels)``       ``(n, n_labels)``
-========================  =========================  ======================  ===================
+==========================  ===========================  =====================  ==================
+``target_type_``            loss                         ``decision_function``  ``predict_proba``
+==========================  ===========================  =====================  ==================
+``"binary"``                sigmoid + BCE (or focal)     ``(n,)``               ``(n, 2)``
+``"multiclass"``            softmax cross-entropy        ``(n, n_classes)``     ``(n, n_classes)``
+``"multilabel-indicator"``  one sigmoid + BCE per label  ``(n, n_labels)``      ``(n, n_labels)``
+==========================  ===========================  =====================  ==================
 
 Internally binary targets are handled as a single label: logits and targets have shape
 ``(n, 1)``, so the binary and multi-label code paths are one.
@@ -386,7 +386,7 @@ class BCEClassifierMixin(ClassifierMixin):
 
 
 class BatchObjective:
-    r"""What the estimators minimise on each batch, in the form :class:`bcekit.training.Trainer` takes.
+    r"""What the estimators minimise on each batch, as :class:`bcekit.training.Trainer` takes it.
 
     .. math:: \frac{1}{\sum_i s_i} \sum_i s_i \sum_j ℓ_{ij}
               \;+\; \frac{λ}{2} \sum_k \lVert W_k \rVert^2,

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.special import expit
 
 from bcekit.losses._base import Loss, ValueAndGrad
+from bcekit.losses._docs import RAISES, document
 from bcekit.losses._validation import (
     as_mask,
     binary_inputs,
@@ -185,7 +186,8 @@ def _bce_dice(
     return value, grad
 
 
-_SHARED = """
+_COMMON = """
+
     Parameters
     ----------
     logits : array-like of shape (n_images, ...)
@@ -198,8 +200,36 @@ _SHARED = """
         True where a pixel counts; combined with the pixels that are not ``ignore_value``.
     ignore_value : number or None, default 255
         Target value of pixels to ignore (outside [0, 1]); None ignores nothing."""
+_POS_WEIGHT = """
+    pos_weight : float or array-like, optional
+        Weight ``pw`` of the positive term of the BCE."""
+_BCE_REDUCTION = """
+    reduction : {"mean", "weighted_mean", "sum", "none"}, default "mean"
+        As in :func:`bcekit.losses.binary_cross_entropy_with_logits`, over counted pixels."""
+_SMOOTH = """
+    smooth : float, default 1.0
+        ``ε >= 0`` added to the Dice numerator and denominator."""
+_DICE_REDUCTION = """
+    reduction : {"mean", "sum", "none"}, default "mean"
+        Mean or sum of the per-image losses, or the vector of them."""
+_WEIGHTS = """
+    bce_weight, dice_weight : float, default 1.0
+        Non-negative weights of the two terms."""
+_RETURNS = """
+
+    Returns
+    -------
+    value : float or ndarray
+        A float (sums taken in float64), or an array for ``reduction="none"``."""
+_GRAD_RETURNS = (
+    _RETURNS
+    + """
+    grad : ndarray
+        ``∂value/∂logits``, same shape and float dtype as ``logits``; 0 on ignored pixels."""
+)
 
 
+@document(_COMMON, _POS_WEIGHT, _BCE_REDUCTION, _RETURNS, RAISES)
 def pixel_bce_with_logits(
     logits: Any,
     targets: Any,
@@ -223,6 +253,7 @@ def pixel_bce_with_logits(
     )[0]  # fmt: skip
 
 
+@document(_COMMON, _POS_WEIGHT, _BCE_REDUCTION, _GRAD_RETURNS, RAISES)
 def pixel_bce_with_logits_value_and_grad(
     logits: Any,
     targets: Any,
@@ -241,6 +272,7 @@ def pixel_bce_with_logits_value_and_grad(
     )  # fmt: skip
 
 
+@document(_COMMON, _SMOOTH, _DICE_REDUCTION, _RETURNS, RAISES)
 def soft_dice_loss(
     logits: Any,
     targets: Any,
@@ -262,6 +294,7 @@ def soft_dice_loss(
     )[0]  # fmt: skip
 
 
+@document(_COMMON, _SMOOTH, _DICE_REDUCTION, _GRAD_RETURNS, RAISES)
 def soft_dice_loss_value_and_grad(
     logits: Any,
     targets: Any,
@@ -282,6 +315,7 @@ def soft_dice_loss_value_and_grad(
     )  # fmt: skip
 
 
+@document(_COMMON, _WEIGHTS, _POS_WEIGHT, _SMOOTH, _RETURNS, RAISES)
 def bce_dice_loss(
     logits: Any,
     targets: Any,
@@ -307,6 +341,7 @@ def bce_dice_loss(
     )[0]  # fmt: skip
 
 
+@document(_COMMON, _WEIGHTS, _POS_WEIGHT, _SMOOTH, _GRAD_RETURNS, RAISES)
 def bce_dice_loss_value_and_grad(
     logits: Any,
     targets: Any,
@@ -325,17 +360,6 @@ def bce_dice_loss_value_and_grad(
         dice_weight=dice_weight, pos_weight=pos_weight, smooth=smooth,
         ignore_value=ignore_value, need_grad=True,
     )  # fmt: skip
-
-
-for _f in (
-    pixel_bce_with_logits,
-    pixel_bce_with_logits_value_and_grad,
-    soft_dice_loss,
-    soft_dice_loss_value_and_grad,
-    bce_dice_loss,
-    bce_dice_loss_value_and_grad,
-):
-    _f.__doc__ = (_f.__doc__ or "") + "\n" + _SHARED
 
 
 class PixelBCEWithLogits(Loss):

@@ -156,6 +156,12 @@ class Conv2D(Layer):
             setattr(self, attr, buf)
         return buf
 
+    def train(self, mode: bool = True) -> Conv2D:
+        """Switch mode; leaving training mode frees the scratch buffers kept for training."""
+        if not mode:
+            self._pad_buf = self._cols_buf = self._grad_buf = self._cols = None
+        return super().train(mode)  # type: ignore[return-value]
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_images(x, channels=self.in_channels).astype(self.dtype, copy=False)
         n, h, w, c = x.shape
