@@ -9,6 +9,7 @@ import pytest
 from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.metrics import average_precision_score, log_loss, recall_score
@@ -16,6 +17,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bcekit.estimators.anomaly import AnomalyClassifier, apply_calibration, fit_calibration
+
+pytestmark = pytest.mark.filterwarnings("ignore", category=ConvergenceWarning)
 
 # Small networks keep the scikit-learn API checks fast.
 FAST = {"hidden_layer_sizes": (8,), "max_iter": 30}

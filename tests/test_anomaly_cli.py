@@ -77,7 +77,8 @@ def test_shuttle_is_the_default_data(monkeypatch, tmp_path):
     ("args", "message"),
     [
         (["--objective", "cost"], "--objective cost needs --cost-ratio"),
-        (["--target", "label"], "--target needs DATA"),
+        (["--target", "label"], "--target need DATA"),
+        (["--drop", "a", "--one-hot"], "--drop, --one-hot need DATA"),
     ],
 )
 def test_bad_options(tmp_path, args, message):

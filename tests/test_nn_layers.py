@@ -179,13 +179,14 @@ def test_out_of_place_activations_leave_inputs_alone():
         np.testing.assert_array_equal(gc, g)
 
 
-def test_dense_forward_is_affine_and_accumulates():
-    layer = Dense(3, 2, random_state=0)
-    layer.bias.value[:] = [0.5, -1.0]
-    x = RNG.standard_normal((4, 3))
-    np.testing.assert_allclose(layer.forward(x), x @ layer.weight.value + [0.5, -1.0])
-    g = RNG.standard_normal((4, 2))
-    layer.backward(g)
+@pytest.mark.parametrize("i,o", [(3, 2), (1, 4), (4, 1), (1, 1)])  # inner size 1: outer products
+def test_dense_forward_is_affine_and_accumulates(i, o):
+    layer = Dense(i, o, random_state=0)
+    layer.bias.value[:] = RNG.standard_normal(o)
+    x = RNG.standard_normal((5, i))
+    np.testing.assert_allclose(layer.forward(x), x @ layer.weight.value + layer.bias.value)
+    g = RNG.standard_normal((5, o))
+    np.testing.assert_allclose(layer.backward(g), g @ layer.weight.value.T)
     layer.backward(g)
     np.testing.assert_allclose(layer.weight.grad, 2 * x.T @ g)
     np.testing.assert_allclose(layer.bias.grad, 2 * g.sum(axis=0))

@@ -77,8 +77,18 @@ SUMMARY = {
     show_default=True,
     help="What the decision threshold optimises on the validation rows.",
 )
-@click.option("--target-recall", type=click.FloatRange(0, 1, min_open=True), metavar="R")
-@click.option("--target-precision", type=click.FloatRange(0, 1, min_open=True), metavar="P")
+@click.option(
+    "--target-recall",
+    type=click.FloatRange(0, 1, min_open=True),
+    metavar="R",
+    help="Least recall (with --objective precision-at-recall).",
+)
+@click.option(
+    "--target-precision",
+    type=click.FloatRange(0, 1, min_open=True),
+    metavar="P",
+    help="Least precision (with --objective recall-at-precision).",
+)
 @click.option(
     "--cost-ratio",
     type=click.FloatRange(0, min_open=True),
@@ -162,8 +172,10 @@ def anomaly(data: Path | None, output: Path, **options: Any) -> None:
 def _load(data: Path | None, options: dict[str, Any]) -> tuple[Any, Any, Any]:
     """Features, 0/1 labels and the positive label from DATA, or Shuttle without it."""
     if data is None:
-        if options["target"] is not None:
-            raise CLIError("--target needs DATA; without DATA the Shuttle data is used")
+        table_only = [flag for flag in ("target", "drop", "one_hot", "impute") if options[flag]]
+        if table_only:
+            flags = ", ".join("--" + flag.replace("_", "-") for flag in table_only)
+            raise CLIError(f"{flags} need DATA; without DATA the Shuttle data is used")
         from bcekit.data.shuttle import load_shuttle
 
         try:

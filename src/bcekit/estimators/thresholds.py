@@ -120,8 +120,9 @@ def tune_threshold(
       positive relative to a false alarm). Flagging nothing is a candidate; its
       threshold is the largest score.
 
-    Ties go to the other member of the pair (higher recall, then higher precision); for
-    ``"cost"`` to the higher threshold.
+    Among cuts that tie on the optimised quantity, ``"f1"`` and ``"precision_at_recall"``
+    keep the one with the higher recall, ``"recall_at_precision"`` the one with the higher
+    precision, and ``"cost"`` the higher threshold.
 
     Parameters
     ----------

@@ -354,6 +354,7 @@ def _check_array(name: str, x: object, dtype: np.dtype | None, n: int | None) ->
 
 
 def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoothing, scale):
+    """Check the arguments, fold the per-call constants, run serially or in parallel blocks."""
     z = _check_array("logits", logits, None, None)
     n = z.shape[0]
     _check_array("targets", targets, z.dtype, n)
