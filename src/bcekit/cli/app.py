@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "bcekit.cli.evaluate:evaluate",
     "predict": "bcekit.cli.predict:predict",
     "bench": "bcekit.cli.bench:bench",
+    "anomaly": "bcekit.cli.anomaly:anomaly",
 }
 
 EPILOG = """\b
