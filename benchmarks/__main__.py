@@ -2,12 +2,19 @@
 
 Without names every ``benchmarks/bench_*.py`` runs in alphabetical order; ``NAME`` selects
 ``bench_NAME.py`` (``python -m benchmarks losses logistic``).
+
+Unless the environment sets it, ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` for the run, for all
+OpenMP users alike (Numba, PyTorch, scikit-learn): on a small machine shared with other jobs,
+busy-waiting OpenMP workers lose their turn to the other processes and single calls then stall
+for tens to hundreds of milliseconds. ``OMP_WAIT_POLICY=ACTIVE python -m benchmarks`` measures
+the default behaviour.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
@@ -44,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.names) - set(names))
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(names)}")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any OpenMP runtime loads
     console.print(machine_info())
     for name in args.names or names:
         module = importlib.import_module(f"benchmarks.{_PREFIX}{name}")

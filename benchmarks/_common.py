@@ -120,10 +120,17 @@ def _version(dist: str) -> str:
 
 
 def machine_info() -> str:
-    """One line: CPU model, usable cores, Python, NumPy, Numba and torch versions."""
+    """One line: CPU model, usable cores, load, library versions, OpenMP wait policy."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = ", ".join(f"{d} {_version(d)}" for d in ("numpy", "numba", "scipy", "torch"))
-    return f"{_cpu_model()}, {cores} cores; Python {platform.python_version()}, {versions}"
+    load = f"load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load n/a"
+    versions = ", ".join(
+        f"{d} {_version(d)}" for d in ("numpy", "numba", "scipy", "scikit-learn", "torch")
+    )
+    policy = os.environ.get("OMP_WAIT_POLICY", "default")
+    return (
+        f"{_cpu_model()}, {cores} cores, {load}; Python {platform.python_version()}, "
+        f"{versions}; OMP_WAIT_POLICY={policy}"
+    )
 
 
 def table(

@@ -11,10 +11,8 @@ Three tables:
 3. Small sizes: the fused kernel against a stable NumPy implementation, the measurement
    behind ``bcekit.losses._kernels.FUSED_MIN_SIZE``.
 
-The 2-thread contenders need both cores at once. On a machine busy with other jobs, OpenMP
-workers that busy-wait between calls (the default) lose their turn to the other processes and a
-call can stall for a scheduler time slice (~20 ms); ``OMP_WAIT_POLICY=PASSIVE`` in the
-environment (read by Numba's and PyTorch's OpenMP alike) makes the figures much steadier there.
+The 2-thread contenders need both cores at once; see ``benchmarks/__main__.py`` on the OpenMP
+wait policy of a shared machine.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ def test_gd_solver_reaches_the_lbfgs_optimum(cancer):
     ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(X, y)
     model = LogisticRegression(C=0.5, solver="gd", tol=1e-8, max_iter=20_000).fit(X, y)
     assert _rel(model.coef_, ref.coef_) < 1e-5
-    assert np.all(np.diff(model.history_) <= 1e-15), "backtracking GD must not increase f"
+    losses = [r["train_loss"] for r in model.history_]
+    assert np.all(np.diff(losses) <= 1e-15), "backtracking GD must not increase f"
 
 
 def test_gd_elastic_net_matches_sklearn_saga(cancer):
@@ -154,7 +155,8 @@ def test_history_decreases_and_n_iter(cancer):
     X, y = cancer
     model = LogisticRegression().fit(X, y)
     assert len(model.history_) == model.n_iter_[0]
-    assert np.all(np.diff(model.history_) <= 0)
+    assert [r["epoch"] for r in model.history_] == list(range(1, model.n_iter_[0] + 1))
+    assert np.all(np.diff([r["train_loss"] for r in model.history_]) <= 0)
 
 
 # --- the objective's gradient, checked by central differences ------------------------------

@@ -4,15 +4,16 @@ The rows are split once, stratified and seeded, into training and validation row
 estimator trains on the first and reports its validation loss per epoch on the second.
 Ctrl-C reaches :class:`bcekit.training.Trainer`, which finishes the current batch, puts the
 best weights back and returns; the run then writes that model plus a ``checkpoint/`` folder
-holding the model, the preprocessing, the options and the epochs done. ``--resume`` reloads
-it and trains the remaining epochs from those weights (``warm_start``); the optimiser's
-moment estimates start afresh.
+holding the estimator's :meth:`training_state` as of the last completed epoch (weights,
+optimiser moments, History, early-stopping counters and shuffling seed, through
+:func:`bcekit.io.save_training_state`), the preprocessing and the options. ``--resume``
+builds the same estimator and continues from that state, so the run ends with the weights an
+uninterrupted run would have had; an epoch cut short by Ctrl-C is run again from its start.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import warnings
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from bcekit.cli.errors import CLIError
 
 CHECKPOINT_DIR = "checkpoint"
 RUN_FILE = "run.json"
-RUN_FORMAT = "bcekit.train-run/1"
+RUN_FORMAT = "bcekit.train-run/2"
 
 #: Options that define a run; a resumed run must keep them, except those in RESUME_MAY_CHANGE.
 RUN_OPTIONS = (
@@ -56,7 +57,7 @@ def build_estimator(options: dict[str, Any], *, verbose: int) -> Any:
         )
     if options["learning_rate"] is not None:
         common["learning_rate"] = options["learning_rate"]
-    return bcekit.LogisticRegression(solver="adam", **common)
+    return bcekit.LogisticRegression(solver="adam", verbose=verbose, **common)
 
 
 def split_rows(y: np.ndarray, fraction: float, seed: int, source: str) -> tuple[Any, Any]:
@@ -89,8 +90,16 @@ def fingerprint(X: np.ndarray, y: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def fit(model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray) -> bool:
-    """Fit ``model``, with validation data where its ``fit`` takes it; True if interrupted.
+def fit(
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    resume_from: dict[str, Any] | None = None,
+) -> bool:
+    """Fit ``model`` with validation data, from ``resume_from`` if given; True if interrupted.
 
     The Trainer reports Ctrl-C with a :class:`~bcekit.training.TrainingInterrupted` warning
     and returns normally; that warning and convergence warnings stay off the terminal.
@@ -98,15 +107,15 @@ def fit(model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.n
     Raises
     ------
     CLIError
-        The estimator refused its parameters, or training diverged.
+        The estimator refused its parameters or the checkpoint's state, or training diverged.
     """
     from sklearn.exceptions import ConvergenceWarning
 
     from bcekit.training import TrainingDivergedError, TrainingInterrupted
 
-    kwargs = {}
-    if "X_val" in inspect.signature(model.fit).parameters:
-        kwargs = {"X_val": X_val, "y_val": y_val}
+    kwargs: dict[str, Any] = {"X_val": X_val, "y_val": y_val}
+    if resume_from is not None:
+        kwargs["resume_from"] = resume_from
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("always", TrainingInterrupted)
@@ -117,27 +126,13 @@ def fit(model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.n
                 f"training diverged at epoch {exc.epoch}: the {exc.quantity} became NaN or "
                 f"infinite; pass a smaller --learning-rate (it was {exc.lr:g})"
             ) from exc
-        except ValueError as exc:  # the estimator's parameter checks
-            raise CLIError(f"cannot train {type(model).__name__}: {exc}") from exc
+        except ValueError as exc:  # the estimator's parameter checks, a state that does not fit
+            what = "resume" if resume_from is not None else "train"
+            raise CLIError(f"cannot {what} {type(model).__name__}: {exc}") from exc
     for w in caught:
         if not issubclass(w.category, TrainingInterrupted):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return any(issubclass(w.category, TrainingInterrupted) for w in caught)
-
-
-def epoch_records(history: Any) -> list[Any]:
-    """An estimator's ``history_`` as a list (per-epoch dicts or losses)."""
-    return [] if history is None else list(history)
-
-
-def join_histories(before: list[Any], after: list[Any]) -> list[Any]:
-    """The epochs of an interrupted run followed by those of its resumption, renumbered."""
-    joined = [*before]
-    for record in after:
-        if isinstance(record, dict) and "epoch" in record:
-            record = {**record, "epoch": len(joined) + 1}
-        joined.append(record)
-    return joined
 
 
 @dataclass
@@ -148,34 +143,34 @@ class Checkpoint:
     ----------
     options : dict
         The run's options (:data:`RUN_OPTIONS`).
-    history : list
-        The epochs completed, as the estimator recorded them.
     data_sha256 : str
         :func:`fingerprint` of the preprocessed data.
-    model : estimator
-        The model with the best weights so far.
     preprocessor : TablePreprocessor
+    state : dict
+        The estimator's :meth:`training_state`, as of the last completed epoch.
     """
 
     options: dict[str, Any]
-    history: list[Any]
     data_sha256: str
-    model: Any
     preprocessor: Any
+    state: dict[str, Any]
 
     @property
     def epochs_done(self) -> int:
-        return len(self.history)
+        return int(self.state["epoch"])
 
     def save(self, directory: Path) -> None:
-        """Write the checkpoint folder (model files, preprocess.json and run.json)."""
-        from bcekit.cli.artifacts import save_model_dir
+        """Write the checkpoint folder: training state, preprocess.json and run.json."""
+        from bcekit.cli.artifacts import PREPROCESS_FILE
+        from bcekit.io import save_training_state
 
-        save_model_dir(directory, self.model, self.preprocessor)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_training_state(self.state, directory)
+        text = json.dumps(self.preprocessor.to_dict(), indent=2, allow_nan=False)
+        (directory / PREPROCESS_FILE).write_text(text + "\n", encoding="utf-8")
         document = {
             "format": RUN_FORMAT,
             "options": self.options,
-            "history": self.history,
             "data_sha256": self.data_sha256,
         }
         text = json.dumps(document, indent=2, allow_nan=False)
@@ -188,9 +183,11 @@ class Checkpoint:
         Raises
         ------
         CLIError
-            No checkpoint there, or it is unreadable or inconsistent.
+            No checkpoint there, or it is unreadable, inconsistent or from another version.
         """
-        from bcekit.cli.artifacts import load_model_dir
+        from bcekit import io
+        from bcekit.cli.artifacts import PREPROCESS_FILE
+        from bcekit.data.tables import TablePreprocessor
 
         directory = run_dir / CHECKPOINT_DIR
         if not (directory / RUN_FILE).is_file():
@@ -203,39 +200,36 @@ class Checkpoint:
             )
         try:
             document = json.loads(run_file.read_text(encoding="utf-8"))
-            ok = (
-                isinstance(document, dict)
-                and document.get("format") == RUN_FORMAT
-                and isinstance(document.get("options"), dict)
-                and set(RUN_OPTIONS) <= set(document["options"])
-                and isinstance(document.get("history"), list)
-                and isinstance(document.get("data_sha256"), str)
-            )
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            preprocess = json.loads((directory / PREPROCESS_FILE).read_text(encoding="utf-8"))
+            preprocessor = TablePreprocessor.from_dict(preprocess)
+            ok = isinstance(document, dict)
+        except (OSError, UnicodeDecodeError, ValueError):
             ok = False
-        if not ok:
-            raise CLIError(f"--resume {run_dir}: {run_file} is corrupt or edited")
-        model, preprocessor = load_model_dir(directory)
+        if ok and document.get("format") != RUN_FORMAT:
+            raise CLIError(
+                f"--resume {run_dir}: the checkpoint is in the format {document.get('format')!r}"
+                f", not {RUN_FORMAT!r}; it was written by another bcekit version: start a new run"
+            )
+        if not (
+            ok
+            and isinstance(document.get("options"), dict)
+            and set(RUN_OPTIONS) <= set(document["options"])
+            and isinstance(document.get("data_sha256"), str)
+        ):
+            raise CLIError(f"--resume {run_dir}: {directory} is corrupt or edited")
+        try:
+            state = io.load_training_state(directory)
+        except (OSError, io.ModelFileError) as exc:
+            raise CLIError(f"--resume {run_dir}: the training state is unusable: {exc}") from exc
+        epoch = state.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise CLIError(f"--resume {run_dir}: the training state has no epoch count")
         return cls(
             options=document["options"],
-            history=document["history"],
             data_sha256=document["data_sha256"],
-            model=model,
             preprocessor=preprocessor,
+            state=state,
         )
-
-    def resumable_model(self, epochs: int, *, verbose: int) -> tuple[Any, int]:
-        """The checkpoint's model set to train the epochs left of ``epochs``, from its weights.
-
-        Returns
-        -------
-        (estimator, int)
-            The model, and the number of epochs already done.
-        """
-        params: dict[str, Any] = {"warm_start": True, "max_iter": epochs - self.epochs_done}
-        if "verbose" in self.model.get_params():
-            params["verbose"] = verbose
-        return self.model.set_params(**params), self.epochs_done
 
     def resume_options(self, given: dict[str, Any], explicit: set[str]) -> dict[str, Any]:
         """The stored options, with the changes the command line may make.

@@ -19,7 +19,8 @@ Examples:
   bcekit train data.csv --target y --output run1 --resume run1   # after Ctrl-C
 
 Ctrl-C stops after the current batch and writes the best model so far plus a
-checkpoint/ folder to DIR; --resume DIR continues from it.
+checkpoint/ folder to DIR; --resume DIR continues from it and ends with the model an
+uninterrupted run would have trained (the epoch cut short is run again).
 """
 
 
@@ -156,33 +157,24 @@ def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
     if checkpoint is not None and digest != checkpoint.data_sha256:
         raise CLIError(f"--resume {resume}: {data} is not the data the interrupted run trained on")
 
-    verbose = 0 if settings().quiet else 1
-    if checkpoint is None:
-        model, done = fitting.build_estimator(options, verbose=verbose), 0
-    else:
-        model, done = checkpoint.resumable_model(options["epochs"], verbose=verbose)
+    model = fitting.build_estimator(options, verbose=0 if settings().quiet else 1)
+    state = None if checkpoint is None else checkpoint.state
+    done = 0 if checkpoint is None else checkpoint.epochs_done
     note(
         f"training {options['kind']} on {len(rows)} rows, validating on {len(val)}"
         + (f", from epoch {done + 1}" if done else "")
         + " (Ctrl-C stops after the current batch)"
     )
-    interrupted = fitting.fit(model, X[rows], y[rows], X[val], y[val])
-    history = fitting.join_histories(
-        [] if checkpoint is None else checkpoint.history,
-        fitting.epoch_records(getattr(model, "history_", None)),
-    )
-    model.history_ = history
-    model.set_params(max_iter=options["epochs"], warm_start=False)
+    interrupted = fitting.fit(model, X[rows], y[rows], X[val], y[val], resume_from=state)
 
     with publish(output) as tmp:
         save_model_dir(tmp, model, pre)
         if interrupted:
             fitting.Checkpoint(
                 options=fitting.jsonable(options),
-                history=history,
                 data_sha256=digest,
-                model=model,
                 preprocessor=pre,
+                state=model.training_state(),
             ).save(tmp / fitting.CHECKPOINT_DIR)
         else:
             metrics = _write_report(tmp, data, options, model, pre, X, y, rows, val)
@@ -190,7 +182,7 @@ def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
         again = ["bcekit", "train", str(data), "--target", options["target"]]
         again += ["--output", str(output), "--resume", str(output)]
         click.echo(
-            f"interrupted after {len(history)} epochs: wrote the best model so far and "
+            f"interrupted after {len(model.history_)} epochs: wrote the best model so far and "
             f"{fitting.CHECKPOINT_DIR}/ to {output}; continue with: {shlex.join(again)}",
             err=True,
         )

@@ -5,7 +5,7 @@ client. The sum over rows is the only part that touches the data, so on dask inp
 one distributed pass per L-BFGS evaluation:
 
 1. the row blocks of ``X``, ``y`` and ``sample_weight`` are persisted on the workers once;
-2. each call broadcasts the parameters, every block computes its partial
+2. each call sends the parameters to the workers, every block computes its partial
    ``(Σ sℓ, ∂/∂w, ∂/∂b)`` with the fused in-memory kernel, and the partials are added in a
    tree on the workers, so only one small vector comes back to the client.
 """
@@ -17,21 +17,53 @@ from typing import Any
 import numpy as np
 
 from bcekit.distributed._compat import require_dask
+from bcekit.distributed._graph import params_nbytes, ship, tree_sum
 
 
-_SPLIT_EVERY = 8
+def _is_frame(obj: Any) -> bool:
+    return hasattr(obj, "to_dask_array")
+
+
+def _frames_to_arrays(objs: list[Any]) -> list[Any]:
+    """Dask DataFrames and Series become dask arrays with known row counts per block.
+
+    The partition lengths of all frames are counted in one computation, so frames that come
+    from the same source read it once.
+    """
+    import dask
+
+    frames = [obj for obj in objs if _is_frame(obj)]
+    if not frames:
+        return objs
+    lengths = dask.compute(*[frame.map_partitions(len) for frame in frames])
+    counted = {id(frame): tuple(int(n) for n in ns) for frame, ns in zip(frames, lengths)}
+    return [
+        obj.to_dask_array(lengths=counted[id(obj)]) if _is_frame(obj) else obj for obj in objs
+    ]
 
 
 def as_row_blocks(X: Any, *columns: Any) -> tuple[Any, ...]:
     """Return ``X`` as a dask array chunked by rows only, and each column aligned with it.
 
-    ``X`` may be a dask array or a dask DataFrame (its partitions become row blocks; their
-    lengths are computed once). ``columns`` (``y``, ``sample_weight``) may be dask or NumPy
-    arrays, or None.
+    Parameters
+    ----------
+    X : dask array or dask DataFrame, shape (n_samples, n_features)
+        A DataFrame's partitions become the row blocks (their lengths are counted once).
+    *columns : dask array, dask Series, array-like or None
+        ``y``, ``sample_weight``...: rechunked to ``X``'s row blocks; None stays None.
+
+    Returns
+    -------
+    tuple
+        ``(X, *columns)`` as dask arrays.
+
+    Raises
+    ------
+    ValueError
+        ``X`` is not 2-D, or a column does not have ``X``'s number of rows.
     """
     da = require_dask()
-    if hasattr(X, "to_dask_array"):
-        X = X.to_dask_array(lengths=True)
+    X, *columns = _frames_to_arrays([X, *columns])
     X = da.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D for dask input; got shape {X.shape}")
@@ -41,32 +73,14 @@ def as_row_blocks(X: Any, *columns: Any) -> tuple[Any, ...]:
         if column is None:
             aligned.append(None)
             continue
-        if hasattr(column, "to_dask_array"):
-            column = column.to_dask_array(lengths=True)
         column = da.asarray(column)
         if column.shape[0] != X.shape[0]:
             raise ValueError(
-                f"y and sample_weight need X's {X.shape[0]} rows for dask input; "
+                f"y and sample_weight must have X's {X.shape[0]} rows for dask input; "
                 f"got {column.shape[0]}"
             )
         aligned.append(column.rechunk({0: X.chunks[0]}))
     return (X, *aligned)
-
-
-def _add(*partials: tuple) -> tuple:
-    return tuple(sum(parts) for parts in zip(*partials, strict=True))
-
-
-def _tree_sum(delayed_parts: list) -> Any:
-    """Add delayed ``(value, grad_w, grad_b)`` tuples pairwise-by-groups, on the workers."""
-    from dask import delayed
-
-    while len(delayed_parts) > 1:
-        delayed_parts = [
-            delayed(_add)(*delayed_parts[i : i + _SPLIT_EVERY])
-            for i in range(0, len(delayed_parts), _SPLIT_EVERY)
-        ]
-    return delayed_parts[0]
 
 
 class DistributedLogisticObjective:
@@ -75,16 +89,26 @@ class DistributedLogisticObjective:
     Parameters
     ----------
     X : dask array or dask DataFrame, shape (n_samples, n_features)
-    y : array-like of 0/1, shape (n_samples,)
+    y : array-like of values in [0, 1], shape (n_samples,)
     sample_weight : array-like, shape (n_samples,), optional
     pos_weight, label_smoothing, fit_intercept
         As in :func:`bcekit.losses.linear.logistic_objective`.
 
+    Attributes
+    ----------
+    shape : tuple
+        ``X``'s shape.
+    dtype : numpy dtype
+        ``X``'s dtype: the per-block arithmetic runs in it, the sums in float64.
+    n_calls : int
+        Evaluations so far.
+
     Notes
     -----
-    The data are persisted at construction; with a ``dask.distributed.Client`` active, the
-    parameters are broadcast to every worker once per call (``Client.scatter``). A worker lost
-    mid-fit costs a recomputation of its blocks from their sources; the sums stay exact.
+    The data are persisted at construction. The parameters travel inside the task graph when
+    they are small, and are broadcast to every worker once per call when they are large
+    (:func:`bcekit.distributed._graph.ship`). A worker lost mid-fit costs a recomputation of
+    its blocks from their sources; the sums stay exact.
     """
 
     def __init__(
@@ -105,15 +129,9 @@ class DistributedLogisticObjective:
         X, y, sample_weight = self._persisted
         self.shape = X.shape
         self.dtype = X.dtype
+        weights = [None] * X.numblocks[0] if sample_weight is None else sample_weight.to_delayed()
         self._blocks = list(
-            zip(
-                X.to_delayed().ravel(),
-                y.to_delayed().ravel(),
-                [None] * X.numblocks[0]
-                if sample_weight is None
-                else sample_weight.to_delayed().ravel(),
-                strict=True,
-            )
+            zip(X.to_delayed().ravel(), y.to_delayed().ravel(), np.ravel(weights), strict=True)
         )
         self._options = {
             "pos_weight": pos_weight,
@@ -123,16 +141,18 @@ class DistributedLogisticObjective:
         self.n_calls = 0
 
     def __call__(self, coef: np.ndarray, intercept: float) -> tuple[float, np.ndarray, float]:
+        """The data term and its gradient at ``(coef, intercept)``, in one distributed pass."""
         from dask import delayed
 
-        params = _broadcast((np.asarray(coef, dtype=self.dtype), float(intercept)))
+        coef = np.asarray(coef, dtype=self.dtype)
+        params = ship((coef, float(intercept)), params_nbytes(coef))
         partials = [
-            delayed(_block_objective)(Xb, yb, sb, params, self._options)
+            delayed(_block_objective, pure=False)(Xb, yb, sb, params, self._options)
             for Xb, yb, sb in self._blocks
         ]
-        value, grad_coef, grad_intercept = _tree_sum(partials).compute()
+        value, grad_coef, grad_intercept = tree_sum(partials).compute()
         self.n_calls += 1
-        return float(value), np.asarray(grad_coef), float(grad_intercept)
+        return float(value), np.asarray(grad_coef, dtype=np.float64), float(grad_intercept)
 
 
 def _block_objective(X, y, sample_weight, params, options) -> tuple:
@@ -140,15 +160,3 @@ def _block_objective(X, y, sample_weight, params, options) -> tuple:
 
     coef, intercept = params
     return logistic_objective(X, y, coef, intercept, sample_weight=sample_weight, **options)
-
-
-def _broadcast(params: tuple) -> Any:
-    """Ship the parameters to every worker once per evaluation when a Client is active."""
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
-        return params
-    (future,) = client.scatter([params], broadcast=True, hash=False)
-    return future

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -40,9 +41,10 @@ from bcekit.estimators._base import (
     resolve_pos_weight,
     resolve_weights,
 )
+from bcekit.estimators.mlp import LastEpochState, kept_training_state, validation_set
 from bcekit.nn import Dense
 from bcekit.optim import SGD, Adam
-from bcekit.training import Trainer
+from bcekit.training import Callback, Trainer
 
 __all__ = ["LogisticRegression"]
 
@@ -175,6 +177,10 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         Patience (epochs) of "sgd"/"adam".
     random_state : int, RandomState or None, default=None
         Seeds the minibatch shuffling of "sgd"/"adam".
+    verbose : int, default=0
+        "sgd"/"adam": > 0 shows the Trainer's progress bar (epochs and batches, with the
+        losses) on a terminal, ≥ 2 always. "lbfgs"/"gd" print nothing: each iteration is
+        one pass over the data and is recorded in ``history_``.
     warm_start : bool, default=False
         Start from the previous solution when the shapes agree.
 
@@ -190,8 +196,12 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         ``"binary"``, ``"multiclass"`` or ``"multilabel-indicator"``.
     n_iter_ : ndarray of shape (1,)
         Iterations (epochs) run.
-    history_ : list of float
-        Objective value after each iteration (epoch mean loss for "sgd"/"adam").
+    history_ : list of dict
+        One JSON-ready record per iteration ("lbfgs"/"gd") or epoch ("sgd"/"adam"), as
+        :class:`MLPClassifier` keeps them: ``"epoch"`` (counted from 1), ``"train_loss"``
+        (the scaled objective after the iteration, with its penalty; for "sgd"/"adam" the
+        epoch's mean batch objective), ``"val_loss"`` when ``X_val`` is given (the weighted
+        mean loss on it, no penalty), and for "sgd"/"adam" also ``"lr"`` and ``"time"``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Set when ``X`` has string column names.
@@ -208,6 +218,7 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, 1, closed="both"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -229,6 +240,7 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         batch_size: int | str = "auto",
         n_iter_no_change: int = 5,
         random_state: Any = None,
+        verbose: int = 0,
         warm_start: bool = False,
     ) -> None:
         self.C = C
@@ -247,10 +259,22 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
         self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        X_val: Any = None,
+        y_val: Any = None,
+        sample_weight_val: Any = None,
+        callbacks: Sequence[Callback] = (),
+        resume_from: Mapping[str, Any] | None = None,
+    ) -> LogisticRegression:
         """Fit the model.
 
         Parameters
@@ -261,6 +285,17 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
             Class labels, or a 0/1 indicator matrix for multi-label classification.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight per sample; weight 2 is the same as repeating the row.
+        X_val, y_val : validation data, optional
+            Its loss is recorded in ``history_`` after every iteration or epoch. "lbfgs" and
+            "gd" only record it; "sgd"/"adam" also stop on it (``n_iter_no_change``) and keep
+            the weights of the epoch where it was lowest, as :class:`MLPClassifier` does.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the validation rows.
+        callbacks : sequence of bcekit.training.Callback, default=()
+            "sgd"/"adam" only: hooks into the training loop.
+        resume_from : dict, optional
+            "sgd"/"adam" only: a :meth:`training_state` to continue from exactly (see
+            :meth:`MLPClassifier.fit`).
 
         Returns
         -------
@@ -277,19 +312,28 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
             )
         weights = resolve_weights(sample_weight, X, targets, self.class_weight, y)
         pos_weight = resolve_pos_weight(self.pos_weight, targets, weights)
+        val = validation_set(self, X, targets, X_val, y_val, sample_weight_val)
         W0, b0 = self._initial_params(targets, X.shape[1])
         if self.solver in ("sgd", "adam"):
-            W, b, n_iter, history = self._fit_minibatch(X, targets, weights, pos_weight, W0, b0)
+            W, b, n_iter, history = self._fit_minibatch(
+                X, targets, weights, pos_weight, W0, b0, val, callbacks, resume_from
+            )
         else:
+            if callbacks or resume_from is not None:
+                raise ValueError(
+                    "callbacks and resume_from apply to the minibatch solvers 'sgd' and "
+                    f"'adam'; got solver={self.solver!r}"
+                )
+            self._training_state = None
             objective = self._objective(X, targets, weights, pos_weight)
             theta0 = objective.pack(W0, b0)
+            history: list[dict[str, Any]] = []
+            record = self._iteration_recorder(objective, val, pos_weight, history)
             if self.solver == "lbfgs":
-                theta, n_iter, history = _lbfgs(objective, theta0, self.max_iter, self.tol)
+                theta, n_iter = _lbfgs(objective, theta0, self.max_iter, self.tol, record)
             else:
                 l1 = self.l1_ratio / (self.C * objective.total_weight)
-                theta, n_iter, history = _proximal_gd(
-                    objective, theta0, l1, self.max_iter, self.tol
-                )
+                theta, n_iter = _proximal_gd(objective, theta0, l1, self.max_iter, self.tol, record)
             W, b = objective.unpack(theta)
         if targets.kind == MULTICLASS and self.fit_intercept:
             b = b - b.mean()
@@ -298,8 +342,25 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         self.classes_ = targets.classes
         self.target_type_ = targets.kind
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
-        self.history_ = [float(v) for v in history]
+        self.history_ = history
         return self
+
+    def training_state(self) -> dict[str, Any]:
+        """The state of the last "sgd"/"adam" :meth:`fit` at the end of its last completed epoch.
+
+        See :meth:`MLPClassifier.training_state`: ``fit(..., resume_from=state)`` continues
+        from it exactly, also after an interrupted fit.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            The last :meth:`fit` used "lbfgs" or "gd", or none ran on this instance.
+        """
+        return kept_training_state(self)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits ``X Wᵀ + b``: shape (n_samples,) for binary, else (n_samples, n_outputs).
@@ -381,6 +442,34 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
 
         return fused
 
+    def _iteration_recorder(
+        self,
+        objective: _Objective,
+        val: tuple[Any, np.ndarray, np.ndarray] | None,
+        pos_weight: Any,
+        records: list[dict[str, Any]],
+    ) -> Callable[[np.ndarray, float], None]:
+        """``record(θ, value)`` for the full-batch solvers: appends one ``history_`` record.
+
+        ``val_loss`` is what the Trainer reports for "sgd"/"adam": the weighted mean loss on
+        the validation data at ``θ``, without the penalty.
+        """
+        data_term = None
+        if val is not None:
+            loss = self._loss(objective.targets.kind, pos_weight, "sum")
+            data_term = BatchObjective(loss, [], 0.0, per_batch=False)
+
+        def record(theta: np.ndarray, value: float) -> None:
+            entry = {"epoch": len(records) + 1, "train_loss": float(value)}
+            if data_term is not None:
+                X_val, y_val, w_val = val
+                W, b = objective.unpack(theta)
+                Z = np.asarray(X_val @ W.T.astype(X_val.dtype)) + b.astype(X_val.dtype)
+                entry["val_loss"] = data_term(Z, y_val, weight=w_val)
+            records.append(entry)
+
+        return record
+
     def _fit_minibatch(
         self,
         X: Any,
@@ -389,11 +478,15 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         pos_weight: Any,
         W0: np.ndarray,
         b0: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, int, list[float]]:
+        val: tuple[Any, np.ndarray, np.ndarray] | None,
+        callbacks: Sequence[Callback],
+        resume_from: Mapping[str, Any] | None,
+    ) -> tuple[np.ndarray, np.ndarray, int, list[dict[str, Any]]]:
         """Minibatch SGD / Adam on each batch's share of the objective, via the Trainer.
 
         Per batch: the weighted mean row loss plus ``(λ/2)‖W‖²`` with the full-batch
         solvers' ``λ = (1 − l1_ratio)/(C·S)``, an unbiased estimate of their objective.
+        Keeps the state of the last completed epoch for :meth:`training_state`.
         """
         layer = Dense(X.shape[1], targets.n_outputs, dtype=X.dtype, input_grad=False)
         layer.weight.value[...] = W0.T
@@ -412,6 +505,7 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         else:
             optimizer = SGD(params, self.learning_rate)
         n = X.shape[0]
+        recorder = LastEpochState()
         trainer = Trainer(
             DenseInput(layer),
             loss,
@@ -422,11 +516,16 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
             early_stopping=True,
             patience=self.n_iter_no_change,
             tol=self.tol,
-            restore_best=False,
+            restore_best=val is not None,
+            callbacks=[*callbacks, recorder],
+            verbose=int(self.verbose),
         )
         sw = weights.ravel() if targets.kind == MULTICLASS else weights
-        history = trainer.fit(X, targets.encoded, sample_weight=sw)
-        if not history.stopped_early:
+        history = trainer.fit(
+            X, targets.encoded, sample_weight=sw, validation_data=val, resume_from=resume_from
+        )
+        self._training_state = recorder.state
+        if not history.stopped_early and not history.interrupted:
             warnings.warn(
                 f"{self.solver} ran max_iter={self.max_iter} epochs without the loss settling "
                 f"(tol={self.tol}); increase max_iter or adjust learning_rate",
@@ -434,7 +533,7 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
         W = layer.weight.value.T.astype(np.float64)
-        return W, layer.bias.value.astype(np.float64), len(history), history.train_loss
+        return W, layer.bias.value.astype(np.float64), len(history), history.to_dicts()
 
     # --- model files (bcekit.io) ----------------------------------------------------------
 
@@ -474,16 +573,22 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
 
 
 def _lbfgs(
-    objective: _Objective, theta0: np.ndarray, max_iter: int, tol: float
-) -> tuple[np.ndarray, int, list[float]]:
-    """scipy's L-BFGS-B with scikit-learn's settings (``gtol=tol``, ``maxls=50``)."""
-    history: list[float] = []
+    objective: _Objective,
+    theta0: np.ndarray,
+    max_iter: int,
+    tol: float,
+    record: Callable[[np.ndarray, float], None],
+) -> tuple[np.ndarray, int]:
+    """scipy's L-BFGS-B with scikit-learn's settings (``gtol=tol``, ``maxls=50``).
+
+    ``record(θ, f(θ))`` is called after each iteration (scipy's callback).
+    """
     result = minimize(
         objective,
         theta0,
         method="L-BFGS-B",
         jac=True,
-        callback=lambda intermediate_result: history.append(intermediate_result.fun),
+        callback=lambda intermediate_result: record(intermediate_result.x, intermediate_result.fun),
         options={
             "maxiter": max_iter,
             "maxls": 50,
@@ -498,18 +603,24 @@ def _lbfgs(
             ConvergenceWarning,
             stacklevel=4,
         )
-    return result.x, int(result.nit), history
+    return result.x, int(result.nit)
 
 
 def _proximal_gd(
-    objective: _Objective, theta: np.ndarray, l1: float, max_iter: int, tol: float
-) -> tuple[np.ndarray, int, list[float]]:
+    objective: _Objective,
+    theta: np.ndarray,
+    l1: float,
+    max_iter: int,
+    tol: float,
+    record: Callable[[np.ndarray, float], None],
+) -> tuple[np.ndarray, int]:
     """Gradient descent with a backtracking step; a proximal step for the L1 part.
 
     Each iteration takes ``θ⁺ = prox_{η·l1‖·‖₁}(θ − η∇f(θ))`` (the prox soft-thresholds the
     coefficients, never the intercept; with ``l1 = 0`` it is the identity) and halves ``η``
     until ``f(θ⁺) ≤ f(θ) + ∇f(θ)·(θ⁺ − θ) + ‖θ⁺ − θ‖²/(2η)``. Stops when
-    ``‖(θ − prox(θ − η∇f))/η‖∞ ≤ tol``.
+    ``‖(θ − prox(θ − η∇f))/η‖∞ ≤ tol``. ``record(θ, f(θ) + l1‖W‖₁)`` is called after each
+    iteration.
     """
     n_coef = objective.n_out * objective.n_features
 
@@ -526,7 +637,6 @@ def _proximal_gd(
 
     f, g = objective(theta)
     step = 1.0
-    history: list[float] = []
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007
         while True:
@@ -537,7 +647,7 @@ def _proximal_gd(
                 break
             step *= 0.5
         theta, f, g = candidate, f_new, g_new
-        history.append(f + penalty(theta))
+        record(theta, f + penalty(theta))
         if np.max(np.abs(theta - prox(theta - step * g, step))) / step <= tol:
             break
         step *= 2.0
@@ -547,4 +657,4 @@ def _proximal_gd(
             ConvergenceWarning,
             stacklevel=4,
         )
-    return theta, n_iter, history
+    return theta, n_iter

@@ -8,6 +8,7 @@ Early stopping watches the validation *loss* (not accuracy) and restores the bes
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -244,6 +245,8 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         X_val: Any = None,
         y_val: Any = None,
         sample_weight_val: Any = None,
+        callbacks: Sequence[Callback] = (),
+        resume_from: Mapping[str, Any] | None = None,
     ) -> MLPClassifier:
         """Train the network for up to ``max_iter`` epochs.
 
@@ -260,6 +263,13 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
             weights of the best epoch.
         sample_weight_val : array-like of shape (n_val_samples,), default=None
             Weights of the validation rows.
+        callbacks : sequence of bcekit.training.Callback, default=()
+            Hooks into the training loop, run after the estimator's own.
+        resume_from : dict, optional
+            A :meth:`training_state` (e.g. read back with
+            :func:`bcekit.io.load_training_state`) to continue from: training runs from the
+            epoch after it up to ``max_iter`` and ends exactly as the run it came from would
+            have, given the same data and parameters. ``history_`` then holds every epoch.
 
         Returns
         -------
@@ -276,10 +286,23 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         pos_weight = resolve_pos_weight(self.pos_weight, targets, train[2])
         if not (self.warm_start and self._fits_network(X, targets)):
             self._init_network(X, targets, rng)
+        recorder = LastEpochState()
         trainer = self._make_trainer(
-            pos_weight, len(train[1]), rng, validation=val is not None, schedule=True
+            pos_weight,
+            len(train[1]),
+            rng,
+            validation=val is not None,
+            schedule=True,
+            callbacks=[*callbacks, recorder],
         )
-        history = trainer.fit(train[0], train[1], sample_weight=train[2], validation_data=val)
+        history = trainer.fit(
+            train[0],
+            train[1],
+            sample_weight=train[2],
+            validation_data=val,
+            resume_from=resume_from,
+        )
+        self._training_state = recorder.state
         self._record(history.to_dicts())
         self._partial_trainer = None
         if not history.stopped_early and not history.interrupted and self.n_iter_ >= self.max_iter:
@@ -399,6 +422,26 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         """Bias vectors, one per layer."""
         return [p.value for name, p in self.network_.named_parameters() if name.endswith("bias")]
 
+    def training_state(self) -> dict[str, Any]:
+        """The state of the last :meth:`fit` at the end of its last completed epoch.
+
+        A :meth:`bcekit.training.Trainer.state` (weights, optimiser moments, History,
+        early-stopping counters, shuffling seed) that ``fit(..., resume_from=state)`` continues
+        from exactly; save it with :func:`bcekit.io.save_training_state`. After an interrupted
+        fit (Ctrl-C) it is the state before the epoch that was cut short, which a resumed fit
+        runs again from its start; before the first epoch completes, it is the starting state.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            No :meth:`fit` has run on this instance (a loaded model keeps none).
+        """
+        return kept_training_state(self)
+
     # --- fitting helpers -------------------------------------------------------------------
 
     def _hidden_sizes(self) -> list[int]:
@@ -457,28 +500,9 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         rng: np.random.RandomState,
     ) -> tuple[tuple[Any, np.ndarray, np.ndarray], tuple[Any, np.ndarray, np.ndarray] | None]:
         """``(X, y, w)`` to train on and the validation tuple (or None), loss-ready."""
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together")
-        if X_val is not None:
-            X_val, y_val = validate_data(
-                self,
-                X_val,
-                y_val,
-                accept_sparse="csr",
-                dtype=X.dtype,
-                multi_output=True,
-                reset=False,
-            )
-            val_targets = encode_targets(y_val, X.dtype, classes=targets.classes)
-            if val_targets.kind != targets.kind:
-                raise ValueError(
-                    f"y_val is {val_targets.kind} but y is {targets.kind}; they must match"
-                )
-            w_val = _check_sample_weight(
-                sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True
-            ).reshape(-1, 1)
-            train = (X, targets.encoded, _loss_weights(weights, targets))
-            return train, (X_val, val_targets.encoded, _loss_weights(w_val, val_targets))
+        given = validation_set(self, X, targets, X_val, y_val, sample_weight_val)
+        if given is not None:
+            return (X, targets.encoded, _loss_weights(weights, targets)), given
         if not self.early_stopping:
             return (X, targets.encoded, _loss_weights(weights, targets)), None
         n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
@@ -508,8 +532,12 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         *,
         validation: bool,
         schedule: bool,
+        callbacks: Sequence[Callback] = (),
     ) -> Trainer:
-        """A Trainer over the network; ``schedule`` False trains at a constant rate."""
+        """A Trainer over the network; ``schedule`` False trains at a constant rate.
+
+        ``callbacks`` run after the validation-accuracy one (so they see its key).
+        """
         net = self.network_
         matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
         params = [pack_parameters(net)]
@@ -539,6 +567,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         elif schedule and self.learning_rate == "plateau":
             scheduler = ReduceLROnPlateau(factor=0.2, patience=2, threshold=self.tol)
         batch = min(200, n_samples) if self.batch_size == "auto" else self.batch_size
+        own = [_ValidationAccuracy(self.target_type_)] if validation else []
         return Trainer(
             DenseInput(net),
             BatchObjective(loss, matrices, self.alpha, per_batch=True),
@@ -552,7 +581,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
             tol=self.tol,
             restore_best=validation,
             scheduler=scheduler,
-            callbacks=[_ValidationAccuracy(self.target_type_)] if validation else [],
+            callbacks=[*own, *callbacks],
             verbose=int(self.verbose),
         )
 
@@ -604,6 +633,77 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         model._partial_trainer = None
         model._record(meta["history_"] or [])
         return model
+
+
+def validation_set(
+    estimator: Any,
+    X: Any,
+    targets: Targets,
+    X_val: Any,
+    y_val: Any,
+    sample_weight_val: Any,
+) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """``(X_val, encoded y_val, loss weights)`` checked against the training data, or None.
+
+    Raises
+    ------
+    ValueError
+        Only one of ``X_val``/``y_val`` given, a feature count or class that the training data
+        does not have, or another kind of target.
+    """
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val and y_val must be given together")
+    if X_val is None:
+        return None
+    X_val, y_val = validate_data(
+        estimator,
+        X_val,
+        y_val,
+        accept_sparse="csr",
+        dtype=X.dtype,
+        multi_output=True,
+        reset=False,
+    )
+    val_targets = encode_targets(y_val, X.dtype, classes=targets.classes)
+    if val_targets.kind != targets.kind:
+        raise ValueError(f"y_val is {val_targets.kind} but y is {targets.kind}; they must match")
+    w_val = _check_sample_weight(
+        sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True
+    ).reshape(-1, 1)
+    return X_val, val_targets.encoded, _loss_weights(w_val, val_targets)
+
+
+class LastEpochState(Callback):
+    """Keeps ``trainer.state()`` as of the start of training and the end of each epoch.
+
+    Such a state lies between epochs, so ``Trainer.fit(resume_from=state)`` continues from
+    it exactly, even when training was later interrupted in the middle of an epoch.
+
+    Attributes
+    ----------
+    state : dict or None
+        The latest state kept (None before training starts).
+    """
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] | None = None
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.state = trainer.state()
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        self.state = trainer.state()
+
+
+def kept_training_state(estimator: Any) -> dict[str, Any]:
+    """The training state an estimator's last minibatch ``fit`` kept (see ``training_state``)."""
+    state = getattr(estimator, "_training_state", None)
+    if state is None:
+        raise ValueError(
+            f"this {type(estimator).__name__} holds no training state: fit() with a minibatch "
+            "solver keeps one; a loaded model or a full-batch solver has none"
+        )
+    return state
 
 
 def _loss_weights(weights: np.ndarray, targets: Targets) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""Model files and safe file writing.
+"""Model files, training-state files and safe file writing.
 
 :func:`save` / :func:`load` store a fitted estimator as safetensors weights plus JSON
-metadata (never pickle); :func:`atomic_write` and :func:`atomic_directory` create files and
-folders that appear complete or not at all.
+metadata (never pickle); :func:`save_training_state` / :func:`load_training_state` do the
+same for a training run's ``Trainer.state()``, so that it can be resumed exactly;
+:func:`atomic_write` and :func:`atomic_directory` create files and folders that appear
+complete or not at all.
 """
 
 from bcekit.io.atomic import atomic_directory, atomic_write
@@ -14,6 +16,7 @@ from bcekit.io.model_files import (
     register_estimator,
     save,
 )
+from bcekit.io.training_state import load_training_state, save_training_state
 
 __all__ = [
     "FORMAT_VERSION",
@@ -21,7 +24,9 @@ __all__ = [
     "atomic_directory",
     "atomic_write",
     "load",
+    "load_training_state",
     "model_paths",
     "register_estimator",
     "save",
+    "save_training_state",
 ]

@@ -88,7 +88,8 @@ _REGISTRY: dict[str, str] = {
 
 
 class ModelFileError(ValueError):
-    """A model file is corrupt, truncated, edited, inconsistent or from a newer format."""
+    """A model (or training-state) file is corrupt, truncated, edited, inconsistent or from a
+    newer format."""
 
 
 def register_estimator(cls: type) -> type:

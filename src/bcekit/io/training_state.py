@@ -1,0 +1,222 @@
+"""Save and load the state of a training run (``Trainer.state()``) to resume it exactly.
+
+A training state is a nested dict of JSON values and NumPy arrays: the model and best-model
+weights, the optimiser's step count and moment buffers, the schedule, the History and the
+early-stopping counters. It is stored in a folder as two files, never pickle:
+
+``state.safetensors``
+    Every array, named by its path in the dict (``model/0.weight``, ``optimizer/0.m``).
+``state.json``
+    Everything else, with each array replaced by ``{"$tensor": name}``, plus the format
+    version, the name, dtype and shape of every array and the SHA-256 of the weights file.
+
+Loading checks all of it, as :func:`bcekit.io.load` does for model files: a file that is
+missing, corrupt, truncated, edited, inconsistent or written by a newer format raises
+:class:`~bcekit.io.ModelFileError` (or :class:`FileNotFoundError`) before anything is returned.
+Arrays come back with the dtype and shape they were saved with, tuples as tuples, and every
+float bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bcekit.io.atomic import atomic_directory
+from bcekit.io.model_files import (
+    ModelFileError,
+    _check_manifest,
+    _decode,
+    _encode,
+    _hashable,
+    _read_document,
+    _write_pair,
+)
+
+__all__ = ["STATE_FILES", "load_training_state", "save_training_state", "state_paths"]
+
+FORMAT_NAME = "bcekit-training-state"
+FORMAT_VERSION = 1
+STATE_FILES = ("state.safetensors", "state.json")
+_REQUIRED_KEYS = ("format", "format_version", "state", "arrays", "sha256")
+_TENSOR = "$tensor"
+
+
+def state_paths(directory: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The ``(weights, metadata)`` paths of the training state stored in ``directory``."""
+    directory = Path(directory)
+    return directory / STATE_FILES[0], directory / STATE_FILES[1]
+
+
+def save_training_state(
+    state: Mapping[str, Any], directory: str | os.PathLike[str]
+) -> tuple[Path, Path]:
+    """Write a training state to ``directory/state.safetensors`` and ``directory/state.json``.
+
+    Both files are written atomically, the JSON (which holds the SHA-256 of the weights)
+    last; a ``directory`` that does not exist yet is created, complete or not at all.
+
+    Parameters
+    ----------
+    state : mapping
+        A :meth:`bcekit.training.Trainer.state` (or any dict with string keys whose leaves
+        are numeric or bool ndarrays, None, bool, int, float, str, lists, tuples and dicts).
+    directory : str or os.PathLike
+        The folder to write into; its parent must exist.
+
+    Returns
+    -------
+    (weights_path, metadata_path) : tuple of pathlib.Path
+
+    Raises
+    ------
+    TypeError
+        ``state`` is not a mapping with string keys, or holds a value neither JSON nor a
+        numeric array can store.
+    """
+    from safetensors.numpy import save as st_save
+
+    import bcekit
+
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state):
+        raise TypeError(
+            f"state must be a dict with str keys, as Trainer.state() returns; got {state!r:.80}"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    body = _split(state, "", arrays)
+    payload = st_save(arrays)
+    document = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "bcekit_version": bcekit.__version__,
+        "state": body,
+        "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
+    weights_path, meta_path = state_paths(directory)
+    if weights_path.parent.exists():
+        _write_pair(weights_path, meta_path, payload, text)
+    else:
+        with atomic_directory(weights_path.parent) as tmp:
+            _write_pair(tmp / weights_path.name, tmp / meta_path.name, payload, text)
+    return weights_path, meta_path
+
+
+def load_training_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a training state written by :func:`save_training_state`.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The folder given to :func:`save_training_state`.
+
+    Returns
+    -------
+    dict
+        The state as it was saved, ready for ``Trainer.fit(..., resume_from=state)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If either file is missing.
+    ModelFileError
+        If the files are corrupt, truncated, edited, inconsistent with each other, or were
+        written by a newer format version.
+    """
+    from safetensors.numpy import load as st_load
+
+    import bcekit
+
+    weights_path, meta_path = state_paths(directory)
+    document = _read_document(meta_path)
+    version = document.get("format_version")
+    if document.get("format") != FORMAT_NAME or not isinstance(version, int):
+        raise ModelFileError(f"{meta_path} is not a bcekit training-state file")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{meta_path} was written in training-state format version {version} by bcekit "
+            f"{document.get('bcekit_version', '?')}; this bcekit {bcekit.__version__} reads "
+            f"versions up to {FORMAT_VERSION}: upgrade bcekit to resume from it"
+        )
+    missing = [k for k in _REQUIRED_KEYS if k not in document]
+    if missing:
+        raise ModelFileError(f"{meta_path} lacks the keys {missing}")
+    payload = weights_path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != document["sha256"]:
+        raise ModelFileError(
+            f"{weights_path} does not match the SHA-256 recorded in {meta_path}: the arrays "
+            "are corrupt or truncated, or one of the two files was changed after saving"
+        )
+    try:
+        arrays = st_load(payload)
+    except Exception as exc:
+        raise ModelFileError(f"{weights_path} is not a readable safetensors file: {exc}") from exc
+    _check_manifest(arrays, document["arrays"], weights_path)
+    used: set[str] = set()
+    try:
+        state = _join(document["state"], arrays, used)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{meta_path}: inconsistent training state: {exc}") from exc
+    if not isinstance(state, dict) or used != set(arrays):
+        raise ModelFileError(
+            f"{meta_path}: inconsistent training state: it must be a JSON object that uses "
+            f"every array of {weights_path} once; unused: {sorted(set(arrays) - used)}"
+        )
+    return state
+
+
+def _split(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
+    """The JSON form of ``value``; its arrays move to ``arrays`` under names from ``path``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(
+                f"array {path!r} must be numeric or bool to be saved; got {value.dtype}"
+            )
+        name, n = path or "array", 1
+        while name in arrays:
+            n += 1
+            name = f"{path}#{n}"
+        arrays[name] = np.ascontiguousarray(value)
+        return {_TENSOR: name}
+    prefix = f"{path}/" if path else ""
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) and not k.startswith("$") for k in value):
+            return {k: _split(v, prefix + k, arrays) for k, v in value.items()}
+        return {
+            "$items": [
+                [_encode(k, "training state keys"), _split(v, f"{prefix}{k}", arrays)]
+                for k, v in value.items()
+            ]
+        }
+    if isinstance(value, list | tuple):
+        items = [_split(v, f"{prefix}{i}", arrays) for i, v in enumerate(value)]
+        return {"$tuple": items} if isinstance(value, tuple) else items
+    return _encode(value, f"training state {path!r}")
+
+
+def _join(value: Any, arrays: Mapping[str, np.ndarray], used: set[str]) -> Any:
+    """Invert :func:`_split`: rebuild the value, taking each ``{"$tensor": name}`` once."""
+    if isinstance(value, list):
+        return [_join(v, arrays, used) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if _TENSOR in value:
+        name = value[_TENSOR]
+        if not isinstance(name, str) or name not in arrays or name in used:
+            raise ValueError(f"{{'$tensor': {name!r}}} names no unused array")
+        used.add(name)
+        return arrays[name]
+    if "$tuple" in value:
+        return tuple(_join(v, arrays, used) for v in value["$tuple"])
+    if "$items" in value:
+        return {_hashable(_decode(k)): _join(v, arrays, used) for k, v in value["$items"]}
+    if "$float" in value or "$array" in value:
+        return _decode(value)
+    return {k: _join(v, arrays, used) for k, v in value.items()}
