@@ -25,7 +25,7 @@ demo: $(VENV)/.stamp-base
 
 # Two test processes on two cores: one BLAS/OpenMP thread each avoids oversubscription.
 test: $(VENV)/.stamp-test
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
 		$(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.stamp-bench

@@ -264,7 +264,9 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         sample_weight_val : array-like of shape (n_val_samples,), default=None
             Weights of the validation rows.
         callbacks : sequence of bcekit.training.Callback, default=()
-            Hooks into the training loop, run after the estimator's own.
+            Hooks into the training loop, run after the estimator's own and before the
+            training state of the epoch is kept (one that raises in ``on_epoch_end`` leaves
+            that of the epoch before).
         resume_from : dict, optional
             A :meth:`training_state` (e.g. read back with
             :func:`bcekit.io.load_training_state`) to continue from: training runs from the
