@@ -497,10 +497,16 @@ def test_ctrl_c_writes_model_and_checkpoint_then_resume_finishes(big_parquet, tm
     assert "Traceback" not in rest
     for name in ("model.safetensors", "model.json", "preprocess.json"):
         assert (out / name).is_file()
+    for name in ("state.safetensors", "state.json", "preprocess.json", "run.json"):
         assert (out / "checkpoint" / name).is_file()
     assert not (out / "report.html").exists()
-    done = len(json.loads((out / "checkpoint" / "run.json").read_text())["history"])
-    assert done >= 1
+    from bcekit.io import load_training_state
+
+    state = load_training_state(out / "checkpoint")
+    done = state["epoch"]
+    assert done >= 1 and len(state["history"]) == done
+    assert state["optimizer"]["type"] == "Adam" and state["optimizer"]["step"] > 0
+    assert f"interrupted after {done} epochs" in lines[0]
     # the interrupted model is usable as it is
     assert invoke("evaluate", out, big_parquet, "--quiet").exit_code == 0
 
@@ -518,3 +524,4 @@ def test_ctrl_c_writes_model_and_checkpoint_then_resume_finishes(big_parquet, tm
     history = json.loads((out / "model.json").read_text())["history"]
     assert [r["epoch"] for r in history] == list(range(1, len(history) + 1))
     assert done < len(history) <= done + 2
+    assert history[:done] == state["history"]  # the first epochs are those of the checkpoint

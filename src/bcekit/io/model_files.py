@@ -157,7 +157,7 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> tuple[Path, Path]:
             f"got {type(estimator).__module__}.{name}"
         )
     check_is_fitted(estimator)
-    arrays = {k: np.ascontiguousarray(v) for k, v in estimator._state_arrays().items()}
+    arrays = {k: np.require(v, requirements="C") for k, v in estimator._state_arrays().items()}
     reserved = [k for k in _RESERVED_ARRAYS if k in arrays]
     if reserved:
         raise ValueError(f"_state_arrays() must not use the reserved names {reserved}")

@@ -183,7 +183,7 @@ def _split(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
         while name in arrays:
             n += 1
             name = f"{path}#{n}"
-        arrays[name] = np.ascontiguousarray(value)
+        arrays[name] = np.require(value, requirements="C")  # keeps 0-d arrays 0-d
         return {_TENSOR: name}
     prefix = f"{path}/" if path else ""
     if isinstance(value, Mapping):
