@@ -210,8 +210,22 @@ def test_train_logistic_by_default(bc_csv, tmp_path):
     model = io.load(out)
     assert type(model).__name__ == "LogisticRegression"
     assert model.get_params()["max_iter"] == 5 and len(model.history_) == 5
+    assert all(r["val_loss"] > 0 for r in model.history_)  # a validation curve per epoch
     scores = json.loads((out / "metrics.json").read_text())["models"]["logistic"]
     assert scores["roc_auc"] > 0.95
+
+
+@pytest.mark.parametrize("kind", ["logistic", "mlp"])
+def test_train_shows_a_progress_bar_unless_quiet(bc_csv, tmp_path, monkeypatch, kind):
+    from bcekit.training import loop
+
+    monkeypatch.setattr(loop, "progress_visible", lambda verbose: verbose > 0)  # as on a tty
+    args = ["train", bc_csv, "--target", TARGET_COLUMN, "--model", kind, "--epochs", 2]
+    shown = invoke(*args, "-o", tmp_path / "a")
+    assert shown.exit_code == 0, shown.stderr
+    assert "epoch" in shown.stderr and "2/2" in shown.stderr
+    quiet = invoke(*args, "-o", tmp_path / "b", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
 def test_training_problems_are_bad_input(bc_csv, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bcekit.nn import conv
 from bcekit.nn.conv import Conv2D, conv_geometry
 from bcekit.nn.gradcheck import gradcheck
 
@@ -55,6 +56,29 @@ def test_gradients_by_central_differences(k, s, padding, h, w):
     layer = make_layer(k, s, padding, cin=2, cout=3)
     x = np.random.default_rng(3).normal(size=(2, h, w, 2))
     assert gradcheck(layer, x)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 700, 1600])
+@pytest.mark.parametrize(("k", "s", "padding", "h", "w"), [CONFIGS[0], CONFIGS[2], CONFIGS[5]])
+def test_blocks_of_rows_and_of_images_give_the_same_result(
+    monkeypatch, block_bytes, k, s, padding, h, w
+):
+    """Tiny blocks split each image into row blocks; middling ones group a few images."""
+    x = np.random.default_rng(4).normal(size=(3, h, w, 2))
+    whole = make_layer(k, s, padding, cin=2, cout=3)
+    expected_out = whole.forward(x)
+    g = np.random.default_rng(5).normal(size=expected_out.shape)
+    expected_grad = whole.backward(g)
+    monkeypatch.setattr(conv, "BLOCK_BYTES", block_bytes)
+    blocked = make_layer(k, s, padding, cin=2, cout=3)
+    np.testing.assert_allclose(blocked.forward(x), expected_out, rtol=1e-12, atol=1e-12)
+    assert sum(len(row_blocks) for _, row_blocks in blocked._blocks()) > 1
+    np.testing.assert_allclose(blocked.backward(g), expected_grad, rtol=1e-12, atol=1e-12)
+    for name in ("weight", "bias"):
+        np.testing.assert_allclose(
+            blocked.params[name].grad, whole.params[name].grad, rtol=1e-12, atol=1e-12
+        )
+    assert gradcheck(blocked, x)
 
 
 def test_same_padding_output_sizes():

@@ -81,7 +81,7 @@ def test_validation_weights_and_multiclass(wine):
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_minibatch_solvers_keep_the_epoch_with_the_lowest_validation_loss(cancer, solver):
-    X, X_val, y, y_val = cancer
+    _, X_val, _, y_val = cancer
     model = LogisticRegression(
         solver=solver, learning_rate=0.5, batch_size=16, max_iter=25, random_state=0
     )
@@ -104,7 +104,7 @@ def test_bad_validation_data(cancer):
 
 
 def test_verbose_shows_a_progress_bar_for_minibatch_solvers_only(cancer, capsys):
-    X, X_val, y, y_val = cancer
+    X, _, y, _ = cancer
     LogisticRegression(solver="adam", max_iter=2, verbose=2, random_state=0).fit(X, y)
     assert "epoch" in capsys.readouterr().err
     LogisticRegression(solver="lbfgs", verbose=2).fit(X, y)
@@ -161,7 +161,7 @@ def test_resume_after_an_interruption_equals_the_uninterrupted_fit(cancer, solve
 
 
 def test_training_state_only_for_minibatch_fits(cancer):
-    X, X_val, y, y_val = cancer
+    X, _, y, _ = cancer
     with pytest.raises(ValueError, match="holds no training state"):
         LogisticRegression().training_state()
     model = LogisticRegression(solver="adam", max_iter=2, random_state=0).fit(X, y)

@@ -89,7 +89,9 @@ def test_resumed_fit_ends_like_the_uninterrupted_one(data, uninterrupted, epoch,
     assert state["epoch"] == kept
     resumed = _fit(_model(random_state=123), data, resume_from=state)
     assert _without_time(resumed.history_) == _without_time(uninterrupted.history_)
-    for mine, theirs in zip(resumed.coefs_ + resumed.intercepts_, uninterrupted.coefs_ + uninterrupted.intercepts_, strict=True):  # fmt: skip
+    weights = resumed.coefs_ + resumed.intercepts_
+    expected = uninterrupted.coefs_ + uninterrupted.intercepts_
+    for mine, theirs in zip(weights, expected, strict=True):
         np.testing.assert_array_equal(mine, theirs)
     assert resumed.n_iter_ == uninterrupted.n_iter_
 

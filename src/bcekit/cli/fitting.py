@@ -113,14 +113,11 @@ def fit(
 
     from bcekit.training import TrainingDivergedError, TrainingInterrupted
 
-    kwargs: dict[str, Any] = {"X_val": X_val, "y_val": y_val}
-    if resume_from is not None:
-        kwargs["resume_from"] = resume_from
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("always", TrainingInterrupted)
         try:
-            model.fit(X, y, **kwargs)
+            model.fit(X, y, X_val=X_val, y_val=y_val, resume_from=resume_from)
         except TrainingDivergedError as exc:
             raise CLIError(
                 f"training diverged at epoch {exc.epoch}: the {exc.quantity} became NaN or "

@@ -4,8 +4,7 @@ BCE's value and gradient are sums over rows, so they map onto chunked arrays: ea
 computes its partial sums with the in-memory kernels and Dask adds the partials in a tree.
 
 - :func:`binary_cross_entropy_with_logits` and :func:`value_and_grad`: lazy losses over dask
-  arrays (nothing is computed until ``.compute()``); :func:`bcekit.losses.binary_cross_entropy_with_logits`
-  hands dask input to them.
+  arrays (nothing is computed until ``.compute()``).
 - :class:`DistributedLogisticObjective`: the data term of logistic regression over persisted
   row blocks, one distributed pass per call; ``LogisticRegression.fit`` drives it with L-BFGS
   on the client when given dask input.

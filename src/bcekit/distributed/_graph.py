@@ -39,14 +39,16 @@ def tree_sum(delayed_parts: list) -> Any:
 
 
 def ship(obj: Any, nbytes: int) -> Any:
-    """``obj`` itself when it is small, else a future broadcast to every worker.
+    """``obj`` itself when it is small (``nbytes``), else :func:`broadcast` of it.
 
     Small parameter vectors cost less inside the task graph than a scatter round trip; large
-    ones would be copied into every task, so they are scattered once instead (when a
-    ``dask.distributed`` Client is active).
+    ones would be copied into every task, so they are sent to each worker once instead.
     """
-    if nbytes <= INLINE_BYTES:
-        return obj
+    return obj if nbytes <= INLINE_BYTES else broadcast(obj)
+
+
+def broadcast(obj: Any) -> Any:
+    """A future of ``obj`` held by every worker of the active Client; ``obj`` without one."""
     client = active_client()
     if client is None:
         return obj

@@ -36,9 +36,10 @@ def _frames_to_arrays(objs: list[Any]) -> list[Any]:
     if not frames:
         return objs
     lengths = dask.compute(*[frame.map_partitions(len) for frame in frames])
-    counted = {id(frame): tuple(int(n) for n in ns) for frame, ns in zip(frames, lengths)}
+    counted = iter(lengths)
     return [
-        obj.to_dask_array(lengths=counted[id(obj)]) if _is_frame(obj) else obj for obj in objs
+        obj.to_dask_array(lengths=tuple(int(n) for n in next(counted))) if _is_frame(obj) else obj
+        for obj in objs
     ]
 
 
@@ -79,7 +80,8 @@ def as_row_blocks(X: Any, *columns: Any) -> tuple[Any, ...]:
                 f"y and sample_weight must have X's {X.shape[0]} rows for dask input; "
                 f"got {column.shape[0]}"
             )
-        aligned.append(column.rechunk({0: X.chunks[0]}))
+        whole = {axis: -1 for axis in range(1, column.ndim)}
+        aligned.append(column.rechunk({0: X.chunks[0], **whole}))
     return (X, *aligned)
 
 

@@ -3,8 +3,8 @@
 Results are **lazy**: the value is a 0-d dask array and the gradient a dask array chunked like
 the logits; call ``.compute()`` (or ``dask.compute(value, grad)`` to share one pass).
 
-Each chunk returns three partial sums ``[Σ w·ℓ, number counted, Σ w]``; Dask adds them in a
-tree (``split_every``), and the reduction is finished on that 3-vector:
+Each chunk returns three partial sums ``(Σ w·ℓ, number counted, Σ w)``; they are added in a
+tree on the workers, and the reduction is finished on that 3-vector:
 
     mean          = Σ w·ℓ / n_counted
     weighted_mean = Σ w·ℓ / Σ w
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bcekit.distributed._compat import require_dask
+from bcekit.distributed._graph import tree_sum
 from bcekit.losses import BinaryCrossEntropyWithLogits
 
 _REDUCTIONS = ("mean", "weighted_mean", "sum")
@@ -31,14 +32,17 @@ def _split(rest: tuple, has_weight: bool, has_mask: bool) -> tuple[Any, Any, lis
     return w, m, rest
 
 
-def _block_partials(z, y, *rest, loss, has_weight, has_mask) -> np.ndarray:
-    """``[Σ w·ℓ, n counted, Σ w]`` for one chunk, shaped (1, 3) for stacking."""
+def _block_partials(z, y, *rest, loss, has_weight, has_mask) -> tuple[float, float, float]:
+    """``(Σ w·ℓ, n counted, Σ w)`` for one chunk."""
     w, m, _ = _split(rest, has_weight, has_mask)
     total = loss(z, y, weight=w, mask=m)
     counted = z.size if m is None else np.count_nonzero(m)
-    weights = np.broadcast_to(1.0 if w is None else w, z.shape)
-    weight_sum = np.sum(weights, where=True if m is None else m, dtype=np.float64)
-    return np.array([[float(total), counted, weight_sum]])
+    if w is None:
+        weight_sum = counted
+    else:
+        weights = np.broadcast_to(w, z.shape)
+        weight_sum = np.sum(weights, where=True if m is None else m, dtype=np.float64)
+    return float(total), float(counted), float(weight_sum)
 
 
 def _block_grad(z, y, *rest, loss, has_weight, has_mask) -> np.ndarray:
@@ -72,18 +76,14 @@ def _operands(logits, targets, weight, mask):
 
 
 def _totals(operands, flags, loss):
-    """Tree-summed ``[Σ w·ℓ, n counted, Σ w]`` over all chunks (lazy)."""
-    flat = [a.ravel() for a in operands]
-    parts = flat[0].map_blocks(
-        _block_partials,
-        *flat[1:],
-        loss=loss,
-        **flags,
-        chunks=((1,) * flat[0].numblocks[0], (3,)),
-        new_axis=1,
-        dtype=np.float64,
-    )
-    return parts.sum(axis=0, split_every=8)
+    """Tree-summed ``[Σ w·ℓ, n counted, Σ w]`` over all chunks: a lazy 3-vector."""
+    from dask import delayed
+
+    da = require_dask()
+    blocks = zip(*(a.to_delayed().ravel() for a in operands), strict=True)
+    parts = [delayed(_block_partials, pure=False)(*b, loss=loss, **flags) for b in blocks]
+    totals = delayed(np.array, pure=False)(tree_sum(parts), dtype=np.float64)
+    return da.from_delayed(totals, shape=(3,), dtype=np.float64)
 
 
 def _scale(totals, reduction: str):

@@ -41,6 +41,7 @@ from bcekit.estimators._base import (
     resolve_pos_weight,
     resolve_weights,
 )
+from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_logistic, map_rows
 from bcekit.estimators.mlp import LastEpochState, kept_training_state, validation_set
 from bcekit.nn import Dense
 from bcekit.optim import SGD, Adam
@@ -126,7 +127,7 @@ class _Objective:
         return value, np.concatenate([gW.ravel(), gb * self.scale])
 
 
-class LogisticRegression(BCEClassifierMixin, BaseEstimator):
+class LogisticRegression(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
     """Logistic regression with binary cross-entropy, softmax for several classes.
 
     Binary ``y`` trains one sigmoid with BCE (or focal loss); ``y`` with 3+ classes trains a
@@ -279,8 +280,12 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
             Training data; float32 is kept as float32, CSR matrices are used as they are.
+            Dask input (binary ``y``, ``loss="bce"``, "lbfgs" or "gd") stays on the workers:
+            each evaluation of the objective is one distributed pass over the row blocks
+            (:class:`bcekit.distributed.DistributedLogisticObjective`), and the solution
+            equals the in-memory one up to rounding.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 indicator matrix for multi-label classification.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -301,6 +306,12 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         -------
         self
         """
+        if dask_input(X, y, sample_weight):
+            return fit_logistic(
+                self, X, y, sample_weight, X_val=X_val, y_val=y_val,
+                sample_weight_val=sample_weight_val,
+                minibatch_options=bool(callbacks) or resume_from is not None,
+            )  # fmt: skip
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], multi_output=True
         )
@@ -324,21 +335,45 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
                     "callbacks and resume_from apply to the minibatch solvers 'sgd' and "
                     f"'adam'; got solver={self.solver!r}"
                 )
-            self._training_state = None
             objective = self._objective(X, targets, weights, pos_weight)
-            theta0 = objective.pack(W0, b0)
-            history: list[dict[str, Any]] = []
-            record = self._iteration_recorder(objective, val, pos_weight, history)
-            if self.solver == "lbfgs":
-                theta, n_iter = _lbfgs(objective, theta0, self.max_iter, self.tol, record)
-            else:
-                l1 = self.l1_ratio / (self.C * objective.total_weight)
-                theta, n_iter = _proximal_gd(objective, theta0, l1, self.max_iter, self.tol, record)
-            W, b = objective.unpack(theta)
+            W, b, n_iter, history = self._fit_full_batch(objective, W0, b0, val, pos_weight)
+        return self._set_solution(W, b, targets, X.dtype, n_iter, history)
+
+    def _fit_full_batch(
+        self,
+        objective: _Objective,
+        W0: np.ndarray,
+        b0: np.ndarray,
+        val: tuple[Any, np.ndarray, np.ndarray] | None,
+        pos_weight: Any,
+    ) -> tuple[np.ndarray, np.ndarray, int, list[dict[str, Any]]]:
+        """Run "lbfgs" or "gd" on ``objective`` from ``(W0, b0)``; ``(W, b, n_iter, history)``."""
+        self._training_state = None
+        theta0 = objective.pack(W0, b0)
+        history: list[dict[str, Any]] = []
+        record = self._iteration_recorder(objective, val, pos_weight, history)
+        if self.solver == "lbfgs":
+            theta, n_iter = _lbfgs(objective, theta0, self.max_iter, self.tol, record)
+        else:
+            l1 = self.l1_ratio / (self.C * objective.total_weight)
+            theta, n_iter = _proximal_gd(objective, theta0, l1, self.max_iter, self.tol, record)
+        W, b = objective.unpack(theta)
+        return W, b, n_iter, history
+
+    def _set_solution(
+        self,
+        W: np.ndarray,
+        b: np.ndarray,
+        targets: Targets,
+        dtype: np.dtype,
+        n_iter: int,
+        history: list[dict[str, Any]],
+    ) -> LogisticRegression:
+        """Store the fitted attributes (multinomial intercepts centred to sum to zero)."""
         if targets.kind == MULTICLASS and self.fit_intercept:
             b = b - b.mean()
-        self.coef_ = np.ascontiguousarray(W, dtype=X.dtype)
-        self.intercept_ = np.asarray(b, dtype=X.dtype).copy()
+        self.coef_ = np.ascontiguousarray(W, dtype=dtype)
+        self.intercept_ = np.asarray(b, dtype=dtype).copy()
         self.classes_ = targets.classes
         self.target_type_ = targets.kind
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
@@ -367,12 +402,14 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
 
         Returns
         -------
-        ndarray
+        ndarray, or a lazy dask array computed block by block for dask input
         """
+        if dask_input(X):
+            return map_rows(self, X, "decision_function")
         self._check_fitted()
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
         Z = np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
@@ -403,9 +440,23 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
         )
 
     def _objective(
-        self, X: Any, targets: Targets, weights: np.ndarray, pos_weight: Any
+        self,
+        X: Any,
+        targets: Targets,
+        weights: Any,
+        pos_weight: Any,
+        *,
+        data_term: Any = None,
+        total_weight: float | None = None,
     ) -> _Objective:
-        total = float(weights.sum(axis=0, dtype=np.float64).mean())
+        """The scaled, regularised objective.
+
+        ``data_term(W, b) -> (Σ sℓ, ∂/∂W, ∂/∂b)`` replaces the in-memory data term; dask
+        input passes the distributed one, with the total weight ``S`` it has counted.
+        """
+        total = total_weight
+        if total is None:
+            total = float(weights.sum(axis=0, dtype=np.float64).mean())
         l2 = 0.0 if math.isinf(self.C) else (1.0 - self.l1_ratio) / (self.C * total)
         return _Objective(
             X,
@@ -415,7 +466,7 @@ class LogisticRegression(BCEClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             l2=l2,
             total_weight=total,
-            fused=self._fused_binary(X, targets, weights, pos_weight),
+            fused=data_term or self._fused_binary(X, targets, weights, pos_weight),
         )
 
     def _fused_binary(self, X: Any, targets: Targets, weights: np.ndarray, pos_weight: Any) -> Any:

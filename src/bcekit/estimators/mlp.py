@@ -36,6 +36,7 @@ from bcekit.estimators._base import (
     resolve_pos_weight,
     resolve_weights,
 )
+from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_mlp, map_rows
 from bcekit.nn import Sequential, mlp, pack_parameters
 from bcekit.optim import SGD, Adam, ReduceLROnPlateau, WarmupCosineLR
 from bcekit.training import Callback, History, Trainer
@@ -45,7 +46,7 @@ __all__ = ["MLPClassifier"]
 _PREDICT_CHUNK = 8192  # rows densified at a time when predicting from sparse input
 
 
-class MLPClassifier(BCEClassifierMixin, BaseEstimator):
+class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
     """Multilayer perceptron trained with binary cross-entropy (softmax CE for 3+ classes).
 
     Parameters
@@ -112,6 +113,13 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         > 0 shows a progress bar (on a terminal).
     warm_start : bool, default=False
         :meth:`fit` continues from the current weights when the architecture matches.
+    dask_strategy : {"data_parallel", "partitions"}, default="data_parallel"
+        How :meth:`fit` trains on dask input (see Notes). ``"data_parallel"``: synchronous
+        data-parallel minibatch steps, each row block computing the gradient of its share
+        of the batch on its worker, the optimiser stepping on the client.
+        ``"partitions"``: the row blocks come to the client one at a time, in a random order
+        each epoch, and each is trained on like a :meth:`partial_fit` call (constant
+        ``learning_rate_init``).
 
     Attributes
     ----------
@@ -144,6 +152,16 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
     -----
     With minibatches, a sample weight of 2 is not exactly a repeated row (the batches differ);
     with a single batch per epoch it is.
+
+    On dask input (binary or multiclass ``y``; no validation data or early stopping) the
+    ``"data_parallel"`` strategy minimises the same per-batch objective as in memory, with
+    each batch drawn as an equal share of every row block
+    (:class:`bcekit.distributed.DataParallelGradient`). With ``batch_size`` at least the
+    number of rows it is full-batch training and takes the same steps as in-memory training
+    with that batch size, up to rounding; with smaller batches the batches are sampled
+    differently, so the result differs as two shuffles differ. Each step is one round trip to
+    the workers: prefer batches of thousands of rows. Predictions on dask input are lazy dask
+    arrays.
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -170,6 +188,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         "focal_alpha": [Interval(Real, 0, 1, closed="both"), None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "verbose": ["verbose"],
+        "dask_strategy": [StrOptions({"data_parallel", "partitions"})],
     }
 
     def __init__(
@@ -203,6 +222,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         random_state: Any = None,
         verbose: int = 0,
         warm_start: bool = False,
+        dask_strategy: str = "data_parallel",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -232,6 +252,7 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.dask_strategy = dask_strategy
 
     # --- public API ------------------------------------------------------------------------
 
@@ -277,6 +298,12 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
         -------
         self
         """
+        if dask_input(X, y, sample_weight):
+            return fit_mlp(
+                self, X, y, sample_weight,
+                validation=self.early_stopping or X_val is not None or y_val is not None,
+                resume=bool(callbacks) or resume_from is not None,
+            )  # fmt: skip
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], multi_output=True
         )
@@ -393,12 +420,14 @@ class MLPClassifier(BCEClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
 
         Returns
         -------
-        ndarray
+        ndarray, or a lazy dask array computed block by block for dask input
         """
+        if dask_input(X):
+            return map_rows(self, X, "decision_function")
         self._check_fitted()
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
         net = self.network_
@@ -681,20 +710,37 @@ class LastEpochState(Callback):
     Such a state lies between epochs, so ``Trainer.fit(resume_from=state)`` continues from
     it exactly, even when training was later interrupted in the middle of an epoch.
 
-    Attributes
-    ----------
-    state : dict or None
-        The latest state kept (None before training starts).
+    The History's records are append-only, so each epoch keeps the state without them plus
+    the number of records, and :attr:`state` copies that many when read: the cost per epoch
+    does not grow with the number of epochs.
     """
 
     def __init__(self) -> None:
-        self.state: dict[str, Any] | None = None
+        self._kept: dict[str, Any] | None = None
+        self._history = History()
+        self._epochs = 0
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The latest state kept (None before training starts)."""
+        if self._kept is None:
+            return None
+        records = History(self._history.records[: self._epochs]).to_dicts()
+        return {**self._kept, "history": records}
+
+    def _keep(self, trainer: Trainer) -> None:
+        self._history, self._epochs = trainer.history, len(trainer.history)
+        trainer.history = History()
+        try:
+            self._kept = trainer.state()
+        finally:
+            trainer.history = self._history
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        self.state = trainer.state()
+        self._keep(trainer)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
-        self.state = trainer.state()
+        self._keep(trainer)
 
 
 def kept_training_state(estimator: Any) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bcekit.losses._validation import check_out
+
 ValueAndGrad = tuple[float | np.ndarray, np.ndarray | None]
 
 
@@ -36,10 +38,14 @@ class Loss:
     Subclasses store their keywords as attributes in ``__init__`` (validated there), list their
     names in ``_keywords`` and set ``_compute`` to the module's value-and-gradient function,
     called as ``_compute(pred, targets, weight=..., mask=..., need_grad=..., **keywords)``.
+    Where ``_compute`` also takes ``out=`` (a buffer to write the gradient into, checked with
+    :func:`~bcekit.losses._validation.check_out` and returned as the gradient), the subclass
+    sets ``_fills_out``; otherwise the gradient is computed and then copied into ``out``.
     """
 
     _keywords: ClassVar[tuple[str, ...]] = ()
     _compute: ClassVar[Callable[..., ValueAndGrad]]
+    _fills_out: ClassVar[bool] = False
 
     def _config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._keywords}
@@ -55,15 +61,43 @@ class Loss:
         return value
 
     def value_and_grad(
-        self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None
+        self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None, out: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
         """The loss value and its gradient with respect to ``pred`` (same shape and dtype).
 
         For ``reduction="none"`` the gradient is that of the sum of the returned array, i.e.
         the element-wise derivative ``∂ℓᵢ/∂predᵢ``.
+
+        Parameters
+        ----------
+        pred, targets, weight, mask
+            As for the functional form of the loss.
+        out : numpy.ndarray, optional
+            Buffer that receives the gradient and is returned as it, instead of a new array:
+            writeable, of the gradient's shape and working dtype (float32 for float16/float32
+            ``pred``, float64 otherwise), sharing no memory with the other arguments. Reusing
+            one buffer across calls saves allocating (and first touching) the gradient, which
+            is a large share of the time on big arrays.
+
+        Raises
+        ------
+        TypeError
+            If ``out`` is not a :class:`numpy.ndarray`.
+        ValueError
+            As for the functional form, and if ``out`` has the wrong shape or dtype, is
+            read-only or overlaps an input.
         """
         compute = type(self)._compute
-        return compute(pred, targets, weight=weight, mask=mask, need_grad=True, **self._config())
+        config = self._config()
+        if out is None:
+            return compute(pred, targets, weight=weight, mask=mask, need_grad=True, **config)
+        if type(self)._fills_out:
+            return compute(
+                pred, targets, weight=weight, mask=mask, need_grad=True, out=out, **config
+            )
+        value, grad = compute(pred, targets, weight=weight, mask=mask, need_grad=True, **config)
+        np.copyto(check_out(out, grad.shape, grad.dtype, pred, targets, weight, mask), grad)
+        return value, out
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())

@@ -5,10 +5,15 @@ so a user always learns which argument was wrong and what was expected of it.
 
 The helpers return arrays in the loss's *working dtype*: float32 for float16/float32 input,
 float64 for float64, integer and boolean input. Values are checked after that conversion.
+
+The checks are cheap where the input is valid, because they run on every training batch: one
+or two reductions per array, no temporaries, no broadcast copies. Only a failing check pays for
+the passes that find out what exactly is wrong.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, NamedTuple
 
@@ -37,14 +42,15 @@ def check_scalar(
 
     With ``high_open=True`` the interval is ``[low, high)``; an infinite ``high`` is always open.
     """
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise invalid(name, "be a real number", f"{type(value).__name__} {value!r}")
-    value = float(value)
-    closing = ")" if high_open or np.isinf(high) else "]"
-    inside = low <= value < high if closing == ")" else low <= value <= high
-    if not inside:
+    if type(value) is not float:
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise invalid(name, "be a real number", f"{type(value).__name__} {value!r}")
+        value = float(value)
+    open_top = high_open or math.isinf(high)
+    if not (low <= value < high if open_top else low <= value <= high):
+        closing = ")" if open_top else "]"
         raise invalid(name, f"lie in [{low:g}, {high:g}{closing}", f"{value:g}")
     return value
 
@@ -64,11 +70,21 @@ def _as_numeric(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+_ONE_PASS_MIN_SIZE = 1 << 14
+"""Size from which an array without bounds is checked in one pass (a sum of squares, which is
+finite only if no element is NaN or infinite) instead of two (minimum and maximum). Below it,
+silencing the overflow warning that the sum may raise costs more than the second pass."""
+
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+_LARGEST = {_FLOAT32: float(np.finfo(np.float32).max), _FLOAT64: float(np.finfo(np.float64).max)}
+
+
 def working_dtype(dtype: np.dtype) -> np.dtype:
     """float32 for float16/float32, float64 for everything else that is numeric."""
     if dtype.kind == "f" and dtype.itemsize <= 4:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+        return _FLOAT32
+    return _FLOAT64
 
 
 def _check_values(
@@ -77,11 +93,19 @@ def _check_values(
     """Check a float array for NaN, infinities and ``[low, high]``; return whether it holds inf.
 
     One pass for the minimum and one for the maximum answer all three questions: a NaN makes
-    both NaN, an infinity shows up as one of them.
+    both NaN, an infinity shows up as one of them. A large array without bounds takes one pass
+    in the common case: a finite ``Σ x²`` rules out NaN and infinities (a non-finite one, which
+    overflow may also cause, is examined by the minimum and maximum).
     """
     if arr.size == 0:
         return False
-    lo, hi = float(np.min(arr)), float(np.max(arr))
+    if low is None and high is None and arr.size >= _ONE_PASS_MIN_SIZE:
+        flat = arr.ravel(order="K")
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(np.dot(flat, flat)):
+                return False
+    lo = float(np.minimum.reduce(arr, axis=None))
+    hi = float(np.maximum.reduce(arr, axis=None))
     if np.isnan(lo) or np.isnan(hi):
         raise invalid(name, "not contain NaN", f"{np.count_nonzero(np.isnan(arr))} NaN values")
     has_inf = bool(np.isinf(lo) or np.isinf(hi))
@@ -94,6 +118,8 @@ def _check_values(
 
 
 def _check_broadcast(arr: np.ndarray, name: str, shape: tuple[int, ...], of: str) -> None:
+    if arr.shape == shape:
+        return
     try:
         fits = np.broadcast_shapes(arr.shape, shape) == shape
     except ValueError:
@@ -121,8 +147,11 @@ def as_operand(
 ) -> np.ndarray:
     """A finite array in ``[0, high]`` (``[0, inf)`` without ``high``) broadcasting to ``shape``.
 
-    Used for targets, weights and ``pos_weight``; ``of`` names what ``shape`` belongs to.
+    Used for targets, weights and ``pos_weight``; ``of`` names what ``shape`` belongs to. A
+    Python float or int inside the range is taken as a 0-d array without further checks.
     """
+    if type(x) in (float, int) and 0 <= x <= min(_LARGEST[dtype], math.inf if high is None else high):
+        return np.asarray(x, dtype)
     arr = _as_numeric(x, name)
     _check_broadcast(arr, name, shape, of)
     arr = arr.astype(dtype, copy=False)
@@ -147,6 +176,24 @@ def as_mask(mask: Any, shape: tuple[int, ...], of: str) -> np.ndarray | None:
         raise invalid("mask", "be a boolean array (True = counted)", f"dtype {arr.dtype}")
     _check_broadcast(arr, "mask", shape, of)
     return arr
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, *inputs: Any) -> np.ndarray:
+    """Return ``out`` if it can receive a gradient of ``shape`` and ``dtype``.
+
+    ``out`` must be a writeable :class:`numpy.ndarray` of exactly that shape and dtype that
+    shares no memory with any of the arrays among ``inputs`` (other inputs are ignored).
+    """
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        expected = f"have the gradient's shape {shape} and dtype {dtype}"
+        raise invalid("out", expected, f"shape {out.shape} and dtype {out.dtype}")
+    if not out.flags.writeable:
+        raise invalid("out", "be writeable", "a read-only array")
+    if any(isinstance(a, np.ndarray) and np.may_share_memory(out, a) for a in inputs):
+        raise invalid("out", "not share memory with the inputs", "an array overlapping one")
+    return out
 
 
 def check_not_empty(size: int, shape: tuple[int, ...], name: str, reduction: str) -> None:

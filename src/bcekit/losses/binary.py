@@ -31,17 +31,15 @@ from bcekit.losses._elementwise import (
     set_limits,
     smooth_targets,
 )
-from bcekit.losses._reduction import denominator, reduce, scale_grad
+from bcekit.losses._reduction import denominator, element_factor, reduce, scale_grad
 from bcekit.losses._validation import (
     BinaryInputs,
     binary_inputs,
     check_label_smoothing,
     check_nonnegative,
+    check_out,
     check_reduction,
 )
-
-_FUSED_MIN_SIZE = 65536
-"""Smallest number of logits for which the fused Numba kernel replaces the NumPy path."""
 
 _LOG_FLOOR = -100.0
 """Lower clamp of ``log p`` and ``log(1 − p)`` on the probability path, as in PyTorch."""
@@ -86,44 +84,98 @@ def _bce_probs_elementwise(
     return loss, grad
 
 
-def _fused_ready(inp: BinaryInputs, reduction: str) -> bool:
-    """Whether the fused kernel can take these inputs as they are (see :data:`_FUSED_MIN_SIZE`)."""
-    z = inp.pred
-    same = [a for a in (inp.targets, inp.weight) if a is not None]
-    return (
-        inp.mask is None
-        and reduction != "none"
-        and z.size >= _FUSED_MIN_SIZE
-        and (inp.pos_weight is None or inp.pos_weight.size == 1)
-        and all(a.shape == z.shape for a in same)
-        and all(a.flags.c_contiguous for a in (z, *same))
-    )
+def _uniform_pos_weight(pos_weight: np.ndarray | None) -> float | None:
+    """``pw`` as the fused kernel takes it, one number for every element; None if it varies."""
+    if pos_weight is None:
+        return 1.0
+    return pos_weight.item() if pos_weight.size == 1 else None
+
+
+def _flat(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` broadcast to ``shape``, flattened in C order: a view if it is C-contiguous there."""
+    return (a if a.shape == shape else np.broadcast_to(a, shape)).ravel()
+
+
+def _into(out: np.ndarray | None, grad: np.ndarray | None) -> np.ndarray | None:
+    """``grad`` itself, or, when an ``out`` buffer was given, ``out`` holding a copy of it."""
+    if out is None or grad is out:
+        return grad
+    np.copyto(out, grad)
+    return out
 
 
 def _fused_value_and_grad(
-    inp: BinaryInputs, label_smoothing: float, reduction: str, need_grad: bool
+    inp: BinaryInputs,
+    pos_weight: float,
+    label_smoothing: float,
+    reduction: str,
+    need_grad: bool,
+    out: np.ndarray | None,
 ) -> ValueAndGrad:
-    """Value and gradient in one pass of the Numba kernel over flat views of the inputs."""
+    r"""Value and gradient in one pass of the Numba kernel over flat C-ordered inputs.
+
+    The mask enters as a zero weight (:math:`m_i w_i`); infinite logits need no special case.
+    With :math:`D` the reduction's denominator the kernel returns :math:`\sum m_i w_i \ell_i`
+    and writes :math:`(m_i w_i / D)\,\partial\ell_i/\partial z_i` straight into the gradient,
+    which is ``out`` itself when that is C-contiguous.
+    """
     from bcekit.losses import _kernels
 
     z = inp.pred
-    d = denominator(reduction, z.shape, inp.weight, None)
-    if d == 0:
-        return 0.0, (np.zeros_like(z) if need_grad else None)
-    grad = np.empty_like(z) if need_grad else None
-    total = _kernels.bce_with_logits_fused(
-        z.reshape(-1),
-        inp.targets.reshape(-1),
-        None if inp.weight is None else inp.weight.reshape(-1),
-        None if grad is None else grad.reshape(-1),
-        1.0 if inp.pos_weight is None else inp.pos_weight.item(),
-        label_smoothing,
-        1.0 / d,
+    shape, dtype = z.shape, z.dtype
+    factor = element_factor(inp.weight, inp.mask, dtype)
+    grad = None
+    if need_grad:
+        grad = out if out is not None and out.flags.c_contiguous else np.empty(shape, dtype)
+    flat_grad = None if grad is None else grad.reshape(-1)
+    flat = (
+        _flat(z, shape),
+        _flat(inp.targets, shape),
+        None if factor is None else _flat(factor, shape),
     )
-    return total / d, grad
+    if reduction == "none":
+        loss = np.empty(shape, dtype)
+        _kernels.bce_with_logits_elementwise(
+            *flat, loss.reshape(-1), flat_grad, pos_weight, label_smoothing, 1.0
+        )
+        return loss, _into(out, grad)
+    d = denominator(reduction, shape, factor, inp.mask)
+    # D = 0 only when every m·w is 0: the kernel's sum and gradient are then exactly 0. When
+    # 1/D overflows the working dtype (all weights subnormal), the gradient is divided after.
+    scale = 1.0 / d if d > 0 else 0.0
+    divide_after = scale > np.finfo(dtype).max
+    total = _kernels.bce_with_logits_fused(
+        *flat, flat_grad, pos_weight, label_smoothing, 1.0 if divide_after else scale
+    )
+    if divide_after and grad is not None:
+        grad /= dtype.type(d)
+    return (total / d if d > 0 else 0.0), _into(out, grad)
 
 
 @scalar_as_1d
+def _numpy_value_and_grad(
+    z: np.ndarray,
+    y: np.ndarray,
+    *,
+    pos_weight: np.ndarray | None,
+    weight: np.ndarray | None,
+    mask: np.ndarray | None,
+    has_inf: bool,
+    reduction: str,
+    need_grad: bool,
+) -> ValueAndGrad:
+    """The same value and gradient from NumPy ufuncs, for validated logits and smoothed targets.
+
+    Used where the kernel does not apply: a ``pos_weight`` that varies across elements.
+    """
+    loss, grad = bce_logits_elementwise(saturate(z) if has_inf else z, y, pos_weight, need_grad)
+    if has_inf:
+        pw_y = y if pos_weight is None else pos_weight * y
+        set_limits(loss, z, grows_up=1.0 - y, grows_down=pw_y)
+    value, factor = reduce(loss, weight=weight, mask=mask, reduction=reduction, finite=not has_inf)
+    return value, (None if grad is None else scale_grad(grad, factor))
+
+
 def _logits_value_and_grad(
     logits: Any,
     targets: Any,
@@ -134,25 +186,27 @@ def _logits_value_and_grad(
     mask: Any = None,
     reduction: str = "mean",
     need_grad: bool,
+    out: Any = None,
 ) -> ValueAndGrad:
+    from bcekit.losses import _kernels
+
     reduction = check_reduction(reduction)
     s = check_label_smoothing(label_smoothing)
     inp = binary_inputs(
         logits, targets, name="logits", allow_inf=True,
         weight=weight, pos_weight=pos_weight, mask=mask, reduction=reduction,
     )  # fmt: skip
-    if _fused_ready(inp, reduction):
-        return _fused_value_and_grad(inp, s, reduction, need_grad)
-    y = smooth_targets(inp.targets, s, 2)
-    z = saturate(inp.pred) if inp.has_inf else inp.pred
-    loss, grad = bce_logits_elementwise(z, y, inp.pos_weight, need_grad)
-    if inp.has_inf:
-        pw_y = y if inp.pos_weight is None else inp.pos_weight * y
-        set_limits(loss, inp.pred, grows_up=1.0 - y, grows_down=pw_y)
-    value, factor = reduce(
-        loss, weight=inp.weight, mask=inp.mask, reduction=reduction, finite=not inp.has_inf
-    )
-    return value, (None if grad is None else scale_grad(grad, factor))
+    if out is not None:
+        check_out(out, inp.pred.shape, inp.pred.dtype, logits, targets, weight, pos_weight, mask)
+    pw = _uniform_pos_weight(inp.pos_weight)
+    if pw is not None and inp.pred.size >= _kernels.FUSED_MIN_SIZE:
+        return _fused_value_and_grad(inp, pw, s, reduction, need_grad, out)
+    value, grad = _numpy_value_and_grad(
+        inp.pred, smooth_targets(inp.targets, s, 2), pos_weight=inp.pos_weight,
+        weight=inp.weight, mask=inp.mask, has_inf=inp.has_inf, reduction=reduction,
+        need_grad=need_grad,
+    )  # fmt: skip
+    return value, _into(out, grad)
 
 
 @scalar_as_1d
@@ -209,7 +263,8 @@ def binary_cross_entropy_with_logits(
              = (1-y)\,z + (1 + (pw-1)\,y)\log(1 + e^{-z})
 
     evaluated as a sum of non-negative terms; at ``z = ±inf`` it takes its limit (0 or +inf).
-    Large contiguous inputs without a mask are computed by a fused Numba kernel.
+    A fused Numba kernel computes it in one pass over memory unless ``pos_weight`` varies
+    across elements (then NumPy does).
 
     Parameters
     ----------
@@ -336,6 +391,7 @@ class BinaryCrossEntropyWithLogits(Loss):
 
     _keywords = ("pos_weight", "label_smoothing", "reduction")
     _compute = staticmethod(_logits_value_and_grad)
+    _fills_out = True
 
     def __init__(
         self, *, pos_weight: Any = None, label_smoothing: float = 0.0, reduction: str = "mean"

@@ -1,17 +1,20 @@
-"""2-D convolution on channels-last (NHWC) image batches, as im2col plus one matrix product.
+"""2-D convolution on channels-last (NHWC) image batches, as im2col plus matrix products.
 
 Forward, for a ``k×k`` kernel ``W`` of shape ``(k, k, C_in, C_out)`` and stride ``s``::
 
     y[n, p, q, o] = b[o] + Σ_{i, j, c} x_pad[n, s·p + i, s·q + j, c] · W[i, j, c, o]
 
-The patches ``x_pad[n, s·p + i, s·q + j, :]`` are copied once into a reused column buffer of
-shape ``(N·H_out·W_out, k·k·C_in)`` (a strided sliding-window view makes that one copy), so the
-sum is a single ``cols @ W`` product. Backward reuses the same columns::
+The patches ``x_pad[n, s·p + i, s·q + j, :]`` of a block of output rows are copied into a
+column matrix ``cols`` of shape ``(pixels, k·k·C_in)`` (one copy from a strided sliding-window
+view), and the block's outputs are one product ``cols @ W``. Blocks hold a few MiB of columns,
+so each is still in cache when the product reads it. Backward rebuilds each block's columns
+(cheaper than keeping all of them in memory) and, with ``G = ∂L/∂y`` of the block::
 
-    ∂L/∂W = colsᵀ · G        ∂L/∂b = Σ_pixels G
+    ∂L/∂W += colsᵀ · G        ∂L/∂b = Σ_pixels G
     ∂L/∂x_pad[n, s·p + i, s·q + j, :] += G[n, p, q, :] · W[i, j]ᵀ     (for each of the k² taps)
 
-where ``G`` is ``∂L/∂y`` flattened to ``(N·H_out·W_out, C_out)``.
+The k² products ``G · W[i, j]ᵀ`` come from one batched matrix product; each is then added
+at its ``(i, j)`` offset.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from bcekit.nn.base import Layer, Parameter, check_grad_shape
 from bcekit.nn.init import he_normal
 
 PADDINGS = ("same", "valid")
+#: Size of the column matrix of one block of output rows (fits in a core's share of cache).
+BLOCK_BYTES = 4 * 2**20
 
 
 def as_images(x: Any, *, name: str = "x", channels: int | None = None) -> np.ndarray:
@@ -135,9 +140,9 @@ class Conv2D(Layer):
         }
         self.input_grad = bool(input_grad)
         self._pad_buf: np.ndarray | None = None
-        self._grad_buf: np.ndarray | None = None
         self._cols_buf: np.ndarray | None = None
-        self._cols: np.ndarray | None = None
+        self._grad_buf: np.ndarray | None = None
+        self._padded: np.ndarray | None = None
         self._in_shape: tuple[int, ...] | None = None
         self._out_shape: tuple[int, ...] | None = None
         self._pads: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -159,8 +164,37 @@ class Conv2D(Layer):
     def train(self, mode: bool = True) -> Conv2D:
         """Switch mode; leaving training mode frees the scratch buffers kept for training."""
         if not mode:
-            self._pad_buf = self._cols_buf = self._grad_buf = self._cols = None
+            self._pad_buf = self._cols_buf = self._grad_buf = self._padded = None
         return super().train(mode)  # type: ignore[return-value]
+
+    def _blocks(self) -> list[tuple[slice, list[slice]]]:
+        """Image chunks, each with its blocks of output rows, of about BLOCK_BYTES of columns.
+
+        Small images go several to a block (all their rows); a large image is split into
+        blocks of rows.
+        """
+        n, ho, wo, _ = self._out_shape
+        row_bytes = wo * self.kernel_size**2 * self.in_channels * self.dtype.itemsize
+        rows = min(ho, max(1, BLOCK_BYTES // row_bytes))
+        images = max(1, BLOCK_BYTES // (row_bytes * ho)) if rows == ho else 1
+        row_blocks = [slice(p, min(p + rows, ho)) for p in range(0, ho, rows)]
+        return [(slice(i, min(i + images, n)), row_blocks) for i in range(0, n, images)]
+
+    def _columns(self, images: slice, rows: slice) -> np.ndarray:
+        """The column matrix of one block: ``(pixels, k·k·C_in)``, in the reused buffer."""
+        k, s = self.kernel_size, self.stride
+        wo = self._out_shape[2]
+        src = self._padded[images, s * rows.start : s * (rows.stop - 1) + k]
+        if k == 1 and s == 1:
+            return np.ascontiguousarray(src).reshape(-1, self.in_channels)
+        windows = sliding_window_view(src, (k, k), axis=(1, 2))[:, ::s, ::s][:, :, :wo]
+        b, r = windows.shape[:2]
+        size = b * r * wo * k * k * self.in_channels
+        capacity = max(size, BLOCK_BYTES // self.dtype.itemsize)
+        buf = self._buffer("_cols_buf", (capacity,), False)
+        cols = buf[:size].reshape(b, r, wo, k, k, self.in_channels)
+        np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
+        return cols.reshape(-1, k * k * self.in_channels)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_images(x, channels=self.in_channels).astype(self.dtype, copy=False)
@@ -174,53 +208,63 @@ class Conv2D(Layer):
             padded[:, top : top + h, left : left + w] = x
         else:
             padded = x
-        if k == 1 and s == 1:
-            cols = np.ascontiguousarray(padded).reshape(n * ho * wo, c)
-        else:
-            windows = sliding_window_view(padded, (k, k), axis=(1, 2))[:, ::s, ::s][:, :ho, :wo]
-            cols6 = self._buffer("_cols_buf", (n, ho, wo, k, k, c), False)
-            np.copyto(cols6, windows.transpose(0, 1, 2, 4, 5, 3))
-            cols = cols6.reshape(n * ho * wo, k * k * c)
-        weight = self.params["weight"].value.reshape(k * k * c, self.out_channels)
-        out = cols @ weight
-        out += self.params["bias"].value
-        self._cols = cols if self.training else None
+        self._padded, self._pads = padded, (top, bottom, left, right)
         self._in_shape, self._out_shape = x.shape, (n, ho, wo, self.out_channels)
-        self._pads = (top, bottom, left, right)
-        return out.reshape(self._out_shape)
+        weight = self.params["weight"].value.reshape(k * k * c, self.out_channels)
+        out = np.empty(self._out_shape, self.dtype)
+        for images, row_blocks in self._blocks():
+            for rows in row_blocks:
+                block = out[images, rows].reshape(-1, self.out_channels)
+                np.matmul(self._columns(images, rows), weight, out=block)
+        out += self.params["bias"].value
+        if not self.training:
+            self._padded = None
+        return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         check_grad_shape(grad_out, self._out_shape, self)
-        if self._cols is None:
+        if self._padded is None:
             raise RuntimeError(
                 "Conv2D.backward() needs a forward() pass in training mode before each call"
             )
         n, ho, wo, co = self._out_shape
         _, h, w, c = self._in_shape
         k, s = self.kernel_size, self.stride
-        g = np.ascontiguousarray(grad_out, dtype=self.dtype).reshape(n * ho * wo, co)
-        weight = self.params["weight"]
-        cols, self._cols = self._cols, None
-        weight.grad += (cols.T @ g).reshape(weight.grad.shape)
-        # A matrix-vector product sums the rows much faster than g.sum(axis=0).
-        self.params["bias"].grad += np.ones(g.shape[0], self.dtype) @ g
-        if not self.input_grad:
-            return None
-        if k == 1 and s == 1:
-            return (g @ weight.value.reshape(c, co).T).reshape(self._in_shape)
-        # One batched product gives every tap's contribution G·W[i, j]ᵀ as a contiguous slab
-        # (written over the column buffer, which is no longer needed), then each slab is
-        # added at its (i, j) offset into the padded input gradient.
-        taps = cols.reshape(k * k, n * ho * wo, c)
-        np.matmul(g, weight.value.reshape(k * k, c, co).transpose(0, 2, 1), out=taps)
+        g = np.ascontiguousarray(grad_out, dtype=self.dtype)
+        weight, w_grad = self.params["weight"], self.params["weight"].grad.reshape(-1, co)
+        # A matrix-vector product sums the rows much faster than g.sum(axis=(0, 1, 2)).
+        self.params["bias"].grad += np.ones(n * ho * wo, self.dtype) @ g.reshape(-1, co)
+        if not self.input_grad or (k == 1 and s == 1):
+            for images, row_blocks in self._blocks():
+                for rows in row_blocks:
+                    w_grad += self._columns(images, rows).T @ g[images, rows].reshape(-1, co)
+            if not self.input_grad:
+                return None
+            return (g.reshape(-1, co) @ weight.value.reshape(c, co).T).reshape(self._in_shape)
         top, bottom, left, right = self._pads
-        grad_pad = self._buffer("_grad_buf", (n, h + top + bottom, w + left + right, c), False)
-        grad_pad.fill(0)
-        for t, (i, j) in enumerate(np.ndindex(k, k)):
-            rows = slice(i, i + s * (ho - 1) + 1, s)
-            columns = slice(j, j + s * (wo - 1) + 1, s)
-            grad_pad[:, rows, columns] += taps[t].reshape(n, ho, wo, c)
-        return grad_pad[:, top : top + h, left : left + w].copy()
+        taps_weight = weight.value.reshape(k * k, c, co).transpose(0, 2, 1)
+        grad_in = np.empty(self._in_shape, self.dtype)
+        blocks = self._blocks()
+        most = blocks[0][0].stop - blocks[0][0].start
+        grad_buf = self._buffer("_grad_buf", (most, h + top + bottom, w + left + right, c), False)
+        for images, row_blocks in blocks:
+            b = images.stop - images.start
+            grad_pad = grad_buf[:b]
+            grad_pad.fill(0)
+            for rows in row_blocks:
+                cols = self._columns(images, rows)
+                g_block = g[images, rows].reshape(-1, co)
+                w_grad += cols.T @ g_block
+                # Every tap's G·W[i, j]ᵀ as a contiguous slab, written over the columns.
+                taps = cols.reshape(k * k, -1, c)
+                np.matmul(g_block, taps_weight, out=taps)
+                r = rows.stop - rows.start
+                for t, (i, j) in enumerate(np.ndindex(k, k)):
+                    row_sel = slice(s * rows.start + i, s * (rows.stop - 1) + i + 1, s)
+                    col_sel = slice(j, j + s * (wo - 1) + 1, s)
+                    grad_pad[:, row_sel, col_sel] += taps[t].reshape(b, r, wo, c)
+            grad_in[images] = grad_pad[:, top : top + h, left : left + w]
+        return grad_in
 
     def __repr__(self) -> str:
         return (

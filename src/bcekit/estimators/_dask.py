@@ -1,0 +1,578 @@
+"""The estimators on Dask input: one pass for the targets, then distributed fitting.
+
+``LogisticRegression.fit`` and ``MLPClassifier.fit`` hand dask arrays (or a dask DataFrame
+and Series) to this module; Dask is imported only then. Both start the same way
+(:func:`prepare`): the row blocks are persisted on the workers, and one pass over them
+returns, per block, the class labels present with their summed sample weights, and whether
+``X`` and ``sample_weight`` are finite (and the weights non-negative). From those totals the
+client derives exactly what the in-memory path computes from the whole arrays: the classes,
+``class_weight`` (scikit-learn's ``compute_class_weight``, given one row per class weighted by
+that class's total), ``pos_weight="balanced"`` and the total weight ``S``. Labels and weights
+are then encoded block by block, lazily.
+
+- LogisticRegression (binary ``y``, ``loss="bce"``, solvers "lbfgs"/"gd"): the estimator's
+  own objective, regularisation and solver, with the data term from
+  :class:`bcekit.distributed.DistributedLogisticObjective`; the result equals the in-memory
+  fit up to rounding.
+- MLPClassifier (binary or multiclass ``y``): ``dask_strategy="data_parallel"`` takes
+  synchronous data-parallel minibatch steps (:class:`bcekit.distributed.DataParallelGradient`,
+  optimiser on the client); ``"partitions"`` streams one row block at a time to the client
+  and trains an epoch on it with the estimator's Trainer.
+
+Predictions (:class:`DaskPredictMixin`, :func:`map_rows`) are lazy dask arrays computed block
+by block with the fitted estimator itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+
+from bcekit.distributed._compat import is_dask_collection
+from bcekit.estimators._base import BINARY, MULTICLASS, Targets, resolve_pos_weight
+
+__all__ = ["DaskPredictMixin", "dask_input", "fit_logistic", "fit_mlp", "map_rows"]
+
+
+def dask_input(*objs: Any) -> bool:
+    """Whether any of ``objs`` is a dask collection (never imports Dask)."""
+    return any(is_dask_collection(obj) for obj in objs)
+
+
+# --- prediction ------------------------------------------------------------------------------
+
+
+def _feature_names(X: Any) -> list[str] | None:
+    """A dask DataFrame's column names when they are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not all(isinstance(c, str) for c in columns):
+        return None
+    return list(columns)
+
+
+def _rows(block: np.ndarray, names: list[str] | None) -> Any:
+    """A block as the estimator takes it: a pandas DataFrame when ``X`` had column names."""
+    if names is None:
+        return block
+    import pandas as pd
+
+    return pd.DataFrame(block, columns=names, copy=False)
+
+
+def _apply_block(block: np.ndarray, model: Any, method: str, names: list[str] | None) -> Any:
+    return getattr(model, method)(_rows(block, names))
+
+
+def map_rows(model: Any, X: Any, method: str) -> Any:
+    """``model.<method>`` applied to every row block of dask ``X``: a lazy dask array.
+
+    Parameters
+    ----------
+    model : fitted estimator
+    X : dask array or dask DataFrame, shape (n_samples, n_features)
+        A DataFrame's partitions are the blocks (their row counts stay unknown: the result
+        has unknown chunk sizes, as ``DataFrame.to_dask_array()`` has).
+    method : str
+        ``"decision_function"``, ``"predict"``, ``"predict_proba"`` or ``"predict_log_proba"``.
+
+    Returns
+    -------
+    dask array
+        Rows chunked like ``X``; the columns of the method's output in one chunk.
+
+    Raises
+    ------
+    ValueError
+        ``X`` is not 2-D or has another number of features than the model was fitted on.
+    """
+    import dask
+
+    from bcekit.distributed import require_dask
+
+    da = require_dask()
+    model._check_fitted()
+    names = _feature_names(X)
+    if hasattr(X, "to_dask_array"):
+        X = X.to_dask_array()
+    X = da.asarray(X)
+    n_features = getattr(model, "n_features_in_", None)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"X must have shape (n_samples, {n_features}) as in fit for dask input; "
+            f"got shape {X.shape}"
+        )
+    X = X.rechunk({1: -1})
+    probe_dtype = X.dtype if X.dtype.kind == "f" else np.float64
+    probe = np.asarray(_apply_block(np.zeros((1, n_features), probe_dtype), model, method, names))
+    shipped = dask.delayed(model, name=f"{type(model).__name__}-{uuid.uuid4().hex}")
+    meta = np.empty((0,) * probe.ndim, dtype=probe.dtype)
+    if probe.ndim == 1:
+        return X.map_blocks(
+            _apply_block, shipped, method, names, drop_axis=1, meta=meta, dtype=probe.dtype
+        )
+    return X.map_blocks(
+        _apply_block,
+        shipped,
+        method,
+        names,
+        chunks=(X.chunks[0], probe.shape[1:]),
+        meta=meta,
+        dtype=probe.dtype,
+    )
+
+
+class DaskPredictMixin:
+    """``predict``, ``predict_proba`` and ``predict_log_proba`` that stay lazy on dask input.
+
+    Placed before :class:`~bcekit.estimators._base.BCEClassifierMixin`; in-memory input goes
+    to it unchanged. The estimator's own ``decision_function`` calls :func:`map_rows` on
+    dask input.
+    """
+
+    def predict(self, X: Any) -> Any:
+        return map_rows(self, X, "predict") if dask_input(X) else super().predict(X)
+
+    def predict_proba(self, X: Any) -> Any:
+        return map_rows(self, X, "predict_proba") if dask_input(X) else super().predict_proba(X)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        if dask_input(X):
+            return map_rows(self, X, "predict_log_proba")
+        return super().predict_log_proba(X)
+
+
+# --- the targets and weights pass ------------------------------------------------------------
+
+
+def _block_summary(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict[str, Any]:
+    """Labels present with their summed weights, and the finiteness checks, of one block."""
+    labels, ids = np.unique(y, return_inverse=True)
+    weights_ok = w is None or w.size == 0 or bool(np.isfinite(w).all() and w.min() >= 0)
+    return {
+        "labels": labels,
+        "totals": np.bincount(ids.ravel(), weights=w, minlength=len(labels)).astype(np.float64),
+        "X_finite": bool(np.isfinite(X).all()),
+        "weights_ok": weights_ok,
+    }
+
+
+def _merge_summaries(parts: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """All classes (sorted) and the summed sample weight of each."""
+    classes = np.unique(np.concatenate([p["labels"] for p in parts]))
+    totals = np.zeros(len(classes))
+    for p in parts:
+        np.add.at(totals, np.searchsorted(classes, p["labels"]), p["totals"])
+    return classes, totals
+
+
+def _encode_block(y: np.ndarray, classes: np.ndarray, kind: str, dtype: np.dtype) -> np.ndarray:
+    ids = np.searchsorted(classes, y)
+    return ids.astype(dtype).reshape(-1, 1) if kind == BINARY else ids.astype(np.int64)
+
+
+def _weight_block(
+    y: np.ndarray, w: np.ndarray | None, classes: np.ndarray, per_class: np.ndarray, dtype: Any
+) -> np.ndarray:
+    weights = per_class[np.searchsorted(classes, y)]
+    if w is not None:
+        weights = weights * w
+    return weights.astype(dtype)
+
+
+@dataclass
+class DaskData:
+    """Training data on the workers, encoded as the estimators' losses take it.
+
+    Attributes
+    ----------
+    X : dask array, persisted
+    targets : Targets
+        ``encoded`` is a lazy dask array: float ``(n, 1)`` for binary, int64 ``(n,)`` class
+        ids for multiclass targets.
+    weights : dask array or None
+        Loss weights (``sample_weight`` times class weights): ``(n, 1)`` binary, ``(n,)``
+        multiclass; None when all are one.
+    pos_weight : float or None
+    total_weight : float
+        ``S = Σ weights``.
+    """
+
+    X: Any
+    targets: Targets
+    weights: Any
+    pos_weight: float | None
+    total_weight: float
+
+
+def prepare(
+    model: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    kinds: tuple[str, ...],
+    supported: str,
+) -> DaskData:
+    """Persist the blocks, run the one summary pass and encode targets and weights.
+
+    Sets ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame with string column
+    names) on ``model``. ``kinds`` are the target kinds allowed; ``supported`` names them in
+    the error for another kind.
+
+    Raises
+    ------
+    ValueError
+        Not 1-D class labels, a kind of target outside ``kinds``, non-finite ``X``, negative
+        or non-finite weights, fewer than 2 classes (with positive weight).
+    TypeError
+        ``X`` does not hold numbers.
+    """
+    import dask
+
+    from bcekit.distributed import as_row_blocks
+
+    names = _feature_names(X)
+    X, y, sample_weight = as_row_blocks(X, y, sample_weight)
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D class labels for dask input ({supported}); got shape {y.shape}"
+        )
+    if sample_weight is not None and sample_weight.ndim != 1:
+        raise ValueError(
+            f"sample_weight must be 1-D for dask input; got shape {sample_weight.shape}"
+        )
+    if X.dtype.kind in "biu":
+        X = X.astype(np.float64)
+    elif X.dtype.kind != "f":
+        raise TypeError(f"X must hold numbers for dask input; got dtype {X.dtype}")
+    X, y, sample_weight = dask.persist(X, y, sample_weight)
+    weight_blocks = (
+        [None] * X.numblocks[0] if sample_weight is None else sample_weight.to_delayed().ravel()
+    )
+    parts = dask.compute(
+        *[
+            dask.delayed(_block_summary, pure=False)(Xb, yb, wb)
+            for Xb, yb, wb in zip(
+                X.to_delayed().ravel(), y.to_delayed().ravel(), weight_blocks, strict=True
+            )
+        ]
+    )
+    if not all(p["X_finite"] for p in parts):
+        raise ValueError("X must be finite for dask input; it contains NaN or infinity")
+    if not all(p["weights_ok"] for p in parts):
+        raise ValueError("sample_weight must be finite and >= 0 for dask input")
+    classes, totals = _merge_summaries(list(parts))
+    check_classification_targets(classes)
+    kind = _target_kind(classes, kinds, supported)
+    per_class = _class_weights(model.class_weight, classes, totals)
+    weighted = totals * per_class
+    if np.count_nonzero(weighted > 0) < 2:
+        raise ValueError(
+            "sample_weight and class_weight leave fewer than 2 classes with a positive total "
+            f"weight (classes kept: {classes[weighted > 0].tolist()}); a classifier needs at "
+            "least 2"
+        )
+    encoded = y.map_blocks(
+        _encode_block,
+        classes,
+        kind,
+        X.dtype,
+        dtype=X.dtype if kind == BINARY else np.int64,
+        chunks=(y.chunks[0], (1,)) if kind == BINARY else y.chunks,
+        new_axis=1 if kind == BINARY else None,
+    )
+    weights = None
+    if sample_weight is not None or model.class_weight is not None:
+        weights = y.map_blocks(
+            _weight_block, sample_weight, classes, per_class, X.dtype, dtype=X.dtype
+        )
+        if kind == BINARY:
+            weights = weights[:, None]
+    targets = Targets(kind, classes, encoded)
+    model.n_features_in_ = X.shape[1]
+    if names is not None:
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    elif hasattr(model, "feature_names_in_"):
+        del model.feature_names_in_
+    return DaskData(X, targets, weights, _pos_weight(model, targets, weighted), weighted.sum())
+
+
+def _target_kind(classes: np.ndarray, kinds: tuple[str, ...], supported: str) -> str:
+    if len(classes) < 2:
+        raise ValueError(
+            "y must contain at least 2 classes to train a classifier; "
+            f"got only one class: {classes[0]!r}"
+        )
+    kind = BINARY if len(classes) == 2 else MULTICLASS
+    if kind not in kinds:
+        raise ValueError(
+            f"dask input supports {supported}; y has {len(classes)} classes: fit in memory for them"
+        )
+    return kind
+
+
+def _class_weights(class_weight: Any, classes: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """``compute_class_weight`` from per-class totals: one row per class, weighted by them."""
+    if class_weight is None:
+        return np.ones(len(classes))
+    if isinstance(class_weight, list):
+        raise ValueError(
+            "class_weight as a list of dicts is for multi-label y, which dask input does not "
+            "support; use a dict {label: weight} or 'balanced'"
+        )
+    return compute_class_weight(class_weight, classes=classes, y=classes, sample_weight=totals)
+
+
+def _pos_weight(model: Any, targets: Targets, weighted: np.ndarray) -> float | None:
+    """``resolve_pos_weight`` on one row per class carrying that class's total weight."""
+    if targets.kind == BINARY:
+        stand_in = Targets(BINARY, targets.classes, np.array([[0.0], [1.0]]))
+        return resolve_pos_weight(model.pos_weight, stand_in, weighted.reshape(-1, 1))
+    return resolve_pos_weight(model.pos_weight, Targets(MULTICLASS, targets.classes, None), None)
+
+
+# --- LogisticRegression ----------------------------------------------------------------------
+
+
+def fit_logistic(
+    model: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    X_val: Any = None,
+    y_val: Any = None,
+    sample_weight_val: Any = None,
+    minibatch_options: bool = False,
+) -> Any:
+    """``LogisticRegression.fit`` on dask input: its full-batch solver, distributed data term.
+
+    ``minibatch_options`` tells that ``callbacks`` or ``resume_from`` were given: they belong
+    to the minibatch solvers, which dask input does not offer.
+    """
+    from bcekit.distributed import DistributedLogisticObjective
+    from bcekit.estimators.mlp import validation_set
+
+    if model.loss != "bce" or model.solver not in ("lbfgs", "gd") or minibatch_options:
+        raise ValueError(
+            "dask input supports loss='bce' with solver='lbfgs' or 'gd' (no callbacks or "
+            f"resume_from); got loss={model.loss!r}, solver={model.solver!r}"
+        )
+    if model.l1_ratio > 0 and model.solver != "gd":
+        raise ValueError(
+            f"l1_ratio > 0 requires solver='gd' (proximal gradient); got solver={model.solver!r}"
+        )
+    data = prepare(model, X, y, sample_weight, kinds=(BINARY,), supported="binary y")
+    targets = data.targets
+    pos_weight = 1.0 if data.pos_weight is None else float(data.pos_weight)
+    distributed = DistributedLogisticObjective(
+        data.X,
+        targets.encoded[:, 0],
+        None if data.weights is None else data.weights[:, 0],
+        pos_weight=pos_weight,
+        label_smoothing=model.label_smoothing,
+        fit_intercept=model.fit_intercept,
+    )
+
+    def data_term(W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, float]:
+        return distributed(W.ravel(), b[0])
+
+    val = validation_set(model, data.X, targets, X_val, y_val, sample_weight_val)
+    objective = model._objective(
+        data.X,
+        targets,
+        data.weights,
+        data.pos_weight,
+        data_term=data_term,
+        total_weight=data.total_weight,
+    )
+    W0, b0 = model._initial_params(targets, data.X.shape[1])
+    W, b, n_iter, history = model._fit_full_batch(objective, W0, b0, val, data.pos_weight)
+    return model._set_solution(W, b, targets, data.X.dtype, n_iter, history)
+
+
+# --- MLPClassifier ---------------------------------------------------------------------------
+
+
+def fit_mlp(
+    model: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    validation: bool = False,
+    resume: bool = False,
+) -> Any:
+    """``MLPClassifier.fit`` on dask input, by ``model.dask_strategy``.
+
+    ``validation`` and ``resume`` tell that validation data (or ``early_stopping``) and
+    ``resume_from`` were asked for; dask input offers neither.
+    """
+    if validation or resume:
+        raise ValueError(
+            "dask input trains on all of X without validation data, early stopping on it or "
+            "resume_from; pass early_stopping=False and no X_val/y_val/resume_from"
+        )
+    data = prepare(
+        model, X, y, sample_weight, kinds=(BINARY, MULTICLASS), supported="1-D class labels"
+    )
+    targets = data.targets
+    rng = check_random_state(model.random_state)
+    if not (model.warm_start and model._fits_network(data.X, targets)):
+        model._init_network(data.X, targets, rng)
+    data_parallel = model.dask_strategy == "data_parallel"
+    trainer = model._make_trainer(
+        data.pos_weight, data.X.shape[0], rng, validation=False, schedule=data_parallel
+    )
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    if data_parallel:
+        history = _train_data_parallel(model, trainer, data, seed)
+    else:
+        history = _train_partitions(trainer, data, seed)
+    model._training_state = None
+    model._record(history.to_dicts())
+    model._partial_trainer = None
+    if not history.stopped_early and not history.interrupted and model.n_iter_ >= model.max_iter:
+        warnings.warn(
+            f"Stochastic optimizer: maximum iterations ({model.max_iter}) reached and the "
+            "optimization hasn't converged yet; increase max_iter or learning_rate_init",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return model
+
+
+class _Plateau:
+    """The Trainer's stopping rule on the training loss: ``patience`` epochs without a gain
+    of more than ``tol`` over the best so far."""
+
+    def __init__(self, patience: int, tol: float) -> None:
+        self.patience, self.tol = patience, tol
+        self.best, self.wait = math.inf, 0
+
+    def update(self, loss: float) -> None:
+        self.wait = self.wait + 1 if loss > self.best - self.tol else 0
+        self.best = min(self.best, loss)
+
+    @property
+    def stop(self) -> bool:
+        return self.wait >= self.patience
+
+
+def _train_data_parallel(model: Any, trainer: Any, data: DaskData, seed: int) -> Any:
+    """Synchronous data-parallel minibatch epochs; the optimiser steps on the client.
+
+    Each step: the workers return the minibatch's ``(Σ sℓ, ∂/∂θ, Σ s)``; the client divides
+    by ``Σ s``, adds the L2 penalty as :class:`~bcekit.estimators._base.BatchObjective` does
+    (``α/Σ s · W`` to each weight matrix's gradient) and steps the optimiser.
+    """
+    from bcekit.distributed import DataParallelGradient
+    from bcekit.optim import ReduceLROnPlateau
+    from bcekit.training import History, TrainingDivergedError
+
+    objective, optimizer, scheduler = trainer.loss, trainer.optimizer, trainer.scheduler
+    (flat,) = optimizer.params
+    gradient = DataParallelGradient(
+        model.network_,
+        data.X,
+        data.targets.encoded,
+        data.weights,
+        loss=objective.loss,
+        seed=seed,
+    )
+    n = gradient.n_samples
+    n_steps = -(-n // min(trainer.batch_size, n))
+    if scheduler is not None:
+        scheduler.bind(optimizer.lr)
+    history, plateau = History(), _Plateau(trainer.patience, trainer.tol)
+    for epoch in range(1, trainer.max_epochs + 1):
+        if plateau.stop:
+            history.stopped_early = True
+            break
+        started, start_weights = time.perf_counter(), flat.value.copy()
+        if scheduler is not None and hasattr(scheduler, "lr_at"):
+            optimizer.lr = scheduler.lr_at(epoch - 1)
+        total = norm = 0.0
+        for step in range(n_steps):
+            value, grad, weight = gradient(flat.value, epoch=epoch, step=step, n_steps=n_steps)
+            if weight == 0:
+                continue
+            np.copyto(flat.grad, grad / weight, casting="same_kind")
+            value /= weight
+            strength = objective.alpha / weight
+            for W in objective.matrices:
+                W.grad += strength * W.value
+                value += 0.5 * strength * float(np.vdot(W.value, W.value))
+            optimizer.step()
+            if not (math.isfinite(value) and np.isfinite(flat.value).all()):
+                np.copyto(flat.value, start_weights)
+                raise TrainingDivergedError(
+                    epoch=epoch,
+                    batch=step + 1,
+                    quantity="loss" if not math.isfinite(value) else "weights",
+                    last_loss=history.train_loss[-1] if len(history) else None,
+                    lr=optimizer.lr,
+                    restored=f"the weights from the start of epoch {epoch}",
+                )
+            total += value * weight
+            norm += weight
+        loss = total / norm if norm > 0 else 0.0
+        history.append(
+            {"epoch": epoch, "train_loss": loss, "lr": optimizer.lr,
+             "time": time.perf_counter() - started}
+        )  # fmt: skip
+        if isinstance(scheduler, ReduceLROnPlateau):
+            optimizer.lr = scheduler.step(loss)
+        plateau.update(loss)
+    return history
+
+
+def _train_partitions(trainer: Any, data: DaskData, seed: int) -> Any:
+    """Epochs that visit the row blocks in a seeded random order, one block on the client
+    at a time, each trained as one ``Trainer.fit_epoch`` (the optimiser state carries over).
+
+    An epoch's ``train_loss`` is the weighted mean of its blocks' losses.
+    """
+    import dask
+
+    from bcekit.training import History
+
+    X, encoded, weights = data.X, data.targets.encoded, data.weights
+    n_blocks = X.numblocks[0]
+    row_blocks = [X.blocks[i] for i in range(n_blocks)]
+    history, plateau = History(), _Plateau(trainer.patience, trainer.tol)
+    for epoch in range(1, trainer.max_epochs + 1):
+        if plateau.stop:
+            history.stopped_early = True
+            break
+        started = time.perf_counter()
+        total = norm = 0.0
+        for i in np.random.default_rng([seed, epoch]).permutation(n_blocks):
+            wb = None if weights is None else weights.blocks[i]
+            Xb, yb, wb = dask.compute(row_blocks[i], encoded.blocks[i], wb)
+            if len(Xb) == 0:
+                continue
+            visit = trainer.fit_epoch(Xb, yb, sample_weight=wb)
+            if visit.interrupted:
+                history.interrupted = True
+                return history
+            share = len(Xb) if wb is None else float(np.sum(wb, dtype=np.float64))
+            total += visit.train_loss[-1] * share
+            norm += share
+        loss = total / norm if norm > 0 else 0.0
+        history.append(
+            {"epoch": epoch, "train_loss": loss, "lr": trainer.optimizer.lr,
+             "time": time.perf_counter() - started}
+        )  # fmt: skip
+        plateau.update(loss)
+    return history
