@@ -17,6 +17,7 @@ Examples:
   bcekit train data.parquet --target churn --output run2 --model mlp --epochs 50 \\
       --one-hot --impute median --pos-weight balanced
   bcekit train data.csv --target y --output run1 --resume run1   # after Ctrl-C
+  bcekit train 'data/*.parquet' --target y --output run3 --scheduler tcp://host:8786
 
 Ctrl-C stops after the current batch and writes the best model so far plus a
 checkpoint/ folder to DIR; --resume DIR continues from it and ends with the model an
@@ -120,8 +121,16 @@ def _hidden_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> t
     metavar="DIR",
     help="Continue the interrupted run whose checkpoint/ is in DIR.",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Train on this Dask cluster (tcp://host:8786); a Parquet directory or glob uses a "
+    "local cluster when it is not given.",
+)
 @global_options
-def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
+def train(
+    data: Path, output: Path, resume: Path | None, scheduler: str | None, **options: Any
+) -> int:
     """Train a binary classifier on DATA (CSV or Parquet) and write it to DIR.
 
     DIR receives model.safetensors, model.json and preprocess.json (feature columns,
@@ -129,18 +138,26 @@ def train(data: Path, output: Path, resume: Path | None, **options: Any) -> int:
     and 'bcekit predict' apply, plus metrics.json, loss/ROC/PR/calibration plots and
     report.html for the validation rows. Features are standardised with the training
     rows' mean and standard deviation.
+
+    DATA may also be a directory or glob of Parquet files (quote the glob): Dask workers
+    read the files and logistic regression trains there with L-BFGS (--epochs is its
+    iteration limit), on a local cluster or the one at --scheduler. Features must be
+    numeric; validation rows are drawn at random, not stratified.
     """
     from bcekit.cli import fitting
     from bcekit.cli.artifacts import check_output_dir, publish, save_model_dir
     from bcekit.cli.console import note, print_metrics
     from bcekit.cli.options import settings
     from bcekit.cli.tabular import split_names
+    from bcekit.distributed.tables import is_file_collection
 
     options["features"] = split_names(options["features"]) or None
     options["drop"] = split_names(options["drop"])
     if options["loss"] == "focal" and options["pos_weight"] is not None:
         raise CLIError("--pos-weight applies to --loss bce; leave it out with --loss focal")
     check_output_dir(output)
+    if scheduler is not None or is_file_collection(data):
+        return _train_on_dask(data, output, resume, scheduler, options)
     checkpoint = None
     if resume is not None:
         checkpoint = fitting.Checkpoint.load(resume)
@@ -235,22 +252,100 @@ def _write_report(
     val: Any,
 ) -> dict[str, Any]:
     """Score the validation rows and write metrics, figures and report.html."""
+    proba = model.predict_proba(X[val])[:, 1]
+    return _report(directory, data, options, model, pre, y[val], proba, len(rows))
+
+
+def _report(
+    directory: Path,
+    data: Path,
+    options: dict[str, Any],
+    model: Any,
+    pre: Any,
+    y_val: Any,
+    proba: Any,
+    n_train: int,
+) -> dict[str, Any]:
+    """Write metrics, figures and report.html from the validation labels and probabilities."""
     from bcekit.plots.report import ModelEvaluation, write_report
 
-    proba = model.predict_proba(X[val])[:, 1]
     details = {
         "data": data.name,
         "target": options["target"],
         "positive class": pre.classes[1],
-        "train rows": len(rows),
-        "validation rows": len(val),
+        "train rows": n_train,
+        "validation rows": len(y_val),
         "features": len(pre.feature_names),
         "epochs": len(model.history_),
     }
     return write_report(
         directory,
-        [ModelEvaluation(options["kind"], y[val], proba, estimator=model)],
+        [ModelEvaluation(options["kind"], y_val, proba, estimator=model)],
         title=f"bcekit train: {data.name}",
         details=details,
         positive=str(pre.classes[1]),
     )
+
+
+def _train_on_dask(
+    data: Path, output: Path, resume: Path | None, scheduler: str | None, options: dict[str, Any]
+) -> int:
+    """Logistic regression on Parquet files read by Dask workers; the report as usual.
+
+    The preprocessing, the split and the validation scores are computed on the workers
+    (:mod:`bcekit.distributed.tables`); only the validation labels and probabilities come
+    back to this process for the report.
+    """
+    from bcekit.cli import fitting
+    from bcekit.cli.artifacts import publish, save_model_dir
+    from bcekit.cli.console import note, print_metrics
+    from bcekit.distributed.tables import list_parquet
+
+    if resume is not None:
+        raise CLIError("--resume continues single-file runs; a Dask run has no checkpoint")
+    if options["kind"] != "logistic" or options["loss"] != "bce":
+        raise CLIError(
+            "a Parquet directory or --scheduler trains --model logistic with --loss bce; "
+            "train the MLP or focal loss on a single file"
+        )
+    try:
+        import dask
+
+        from bcekit.distributed import connect, read_parquet_table
+        from bcekit.distributed.cluster import SchedulerUnreachable
+    except ImportError:
+        raise CLIError(
+            "a Parquet directory or --scheduler needs Dask: pip install 'bcekit[dask]'"
+        ) from None
+    files = list_parquet(data)
+    try:
+        with connect(scheduler) as client:
+            prepared = read_parquet_table(
+                files,
+                options["target"],
+                features=options["features"],
+                drop=options["drop"],
+                impute=options["impute"],
+                validation_fraction=options["validation_fraction"],
+                seed=options["seed"],
+            )
+            n_train, n_val = len(prepared.y_train), len(prepared.y_val)
+            workers = len(client.scheduler_info()["workers"])
+            note(
+                f"training logistic on {n_train} rows from {len(files.paths)} files with "
+                f"{workers} Dask workers, validating on {n_val}"
+            )
+            model = fitting.build_estimator(options, verbose=0).set_params(solver="lbfgs")
+            fitting.fit(model, prepared.X_train, prepared.y_train, None, None)
+            proba, y_val = dask.compute(
+                model.predict_proba(prepared.X_val)[:, 1], prepared.y_val.astype("int64")
+            )
+    except SchedulerUnreachable as exc:
+        raise CLIError(f"--scheduler {scheduler}: {exc}") from None
+    with publish(output) as tmp:
+        save_model_dir(tmp, model, prepared.preprocessor)
+        metrics = _report(tmp, data, options, model, prepared.preprocessor, y_val, proba, n_train)
+    positive = prepared.preprocessor.classes[1]
+    print_metrics(metrics, title=f"Validation rows ({n_val}, positive = {positive})")
+    note(f"wrote {output}/ (report: {output / 'report.html'})")
+    return EXIT_OK

@@ -64,6 +64,11 @@ class DataError(ValueError):
         self.remedies = tuple(remedies)
         super().__init__(self.format())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments, so that the error crosses processes intact
+        (a Dask worker raising it, the client reporting it)."""
+        return type(self), (self.source, self.problem, self.remedies)
+
     def format(self, spell: Callable[[str, str | None], str] = _python_option) -> str:
         """The one-line message, with each remedy written by ``spell(option, value)``."""
         message = f"{self.source}: {self.problem}" if self.source else self.problem

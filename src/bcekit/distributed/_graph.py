@@ -1,13 +1,24 @@
-"""Graph helpers shared by the distributed objectives: tree sums and shipping parameters.
+"""How the distributed objectives evaluate a sum over row blocks, and ship parameters.
 
-Both objectives evaluate one task per row block and add the per-block partials. The partials
-are added in a tree on the workers (groups of :data:`SPLIT_EVERY`), so the client receives one
-small result instead of one per block. The parameters of each evaluation travel inside the
-task graph when they are small, and are broadcast to every worker once when they are large.
+An objective is called many times over the same persisted blocks, so the cost of a call's
+tasks matters (a few milliseconds each). :class:`BlockSum` runs **one task per worker** per
+call, which loops over the blocks that worker holds, and adds the few per-worker partials on
+the client (in a tree on the workers when there are more than :data:`SPLIT_EVERY`). Blocks
+whose holder is unknown (still being computed, or on a worker just lost) form a task of their
+own that Dask places where it likes. Without a distributed Client, one delayed task per block is added in
+a tree (:func:`tree_sum`) on the local scheduler.
+
+The parameters of each call travel inside the task when they are small and are broadcast to
+every worker once when they are large (:func:`ship`). Block functions run the Numba kernels
+on one thread (:func:`one_thread`): each worker thread runs one task, so more would
+oversubscribe the cores.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -36,6 +47,84 @@ def tree_sum(delayed_parts: list) -> Any:
             for i in range(0, len(delayed_parts), SPLIT_EVERY)
         ]
     return delayed_parts[0]
+
+
+def _blocks_of(array: Any) -> list[Any]:
+    """The keys of a dask array's blocks along rows (one column block)."""
+    rows = array.__dask_keys__()
+    return [row[0] if isinstance(row, list) else row for row in rows]
+
+
+def _group_sum(func: Callable, blocks: list[tuple], indices: list[int], args: tuple) -> tuple:
+    """``Σ func(*block, index, *args)`` over the blocks of one task (on a worker)."""
+    return _add(*(func(*block, index, *args) for block, index in zip(blocks, indices, strict=True)))
+
+
+class BlockSum:
+    """``Σ_b func(X_b, y_b, ..., b, *args)`` over aligned, persisted row blocks.
+
+    Parameters
+    ----------
+    arrays : list of dask arrays or None
+        Persisted, chunked alike along rows (one chunk across columns); a None stands for a
+        missing operand and reaches ``func`` as None.
+
+    Notes
+    -----
+    ``func`` returns a tuple of numbers or arrays; the partials are added element-wise.
+    """
+
+    def __init__(self, arrays: list[Any]) -> None:
+        present = [a for a in arrays if a is not None]
+        n_blocks = present[0].numblocks[0]
+        self._client = active_client()
+        if self._client is None:
+            columns = [
+                [None] * n_blocks if a is None else list(a.to_delayed().ravel()) for a in arrays
+            ]
+        else:
+            futures = {f.key: f for a in present for f in self._client.futures_of(a)}
+            columns = [
+                [None] * n_blocks if a is None else [futures[k] for k in _blocks_of(a)]
+                for a in arrays
+            ]
+        self._blocks = list(zip(*columns, strict=True))
+        self._anchor = arrays.index(present[0])
+
+    def __call__(self, func: Callable, *args: Any) -> tuple:
+        """The sum, computed now."""
+        if self._client is None:
+            from dask import delayed
+
+            parts = [
+                delayed(func, pure=False)(*block, index, *args)
+                for index, block in enumerate(self._blocks)
+            ]
+            return tree_sum(parts).compute()
+        client = self._client
+        holders = client.who_has([block[self._anchor] for block in self._blocks])
+        groups: dict[str | None, list[int]] = defaultdict(list)
+        for index, block in enumerate(self._blocks):
+            where = holders.get(block[self._anchor].key) or [None]
+            groups[where[0]].append(index)
+        partials = [
+            client.submit(
+                _group_sum,
+                func,
+                [self._blocks[i] for i in indices],
+                indices,
+                args,
+                pure=False,
+                **({} if worker is None else {"workers": [worker], "allow_other_workers": True}),
+            )
+            for worker, indices in groups.items()
+        ]
+        while len(partials) > SPLIT_EVERY:
+            partials = [
+                client.submit(_add, *partials[i : i + SPLIT_EVERY], pure=False)
+                for i in range(0, len(partials), SPLIT_EVERY)
+            ]
+        return _add(*client.gather(partials))
 
 
 def ship(obj: Any, nbytes: int) -> Any:
@@ -71,3 +160,16 @@ def active_client() -> Any:
 def params_nbytes(*arrays: Any) -> int:
     """Bytes of the arrays among ``arrays`` (scalars count nothing)."""
     return sum(np.asarray(a).nbytes for a in arrays if np.ndim(a))
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run Numba's parallel kernels on the calling thread only, for the block."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)

@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 
+class SchedulerUnreachable(ConnectionError):
+    """The Dask scheduler at the given address did not answer."""
+
+
 def local_workers() -> int:
     """Usable cores of this process: the size of the default LocalCluster."""
     if hasattr(os, "sched_getaffinity"):
@@ -36,7 +40,7 @@ def connect(address: str | None = None) -> Iterator[Any]:
 
     Raises
     ------
-    ValueError
+    SchedulerUnreachable
         The scheduler cannot be reached within Dask's connect timeout
         (``distributed.comm.timeouts.connect``, 30 s unless configured).
     ImportError
@@ -65,8 +69,8 @@ def connect(address: str | None = None) -> Iterator[Any]:
             try:
                 client = stack.enter_context(Client(address))
             except (OSError, TimeoutError, ValueError) as exc:
-                raise ValueError(
-                    f"cannot reach the Dask scheduler at {address!r} ({exc}); start one with "
+                raise SchedulerUnreachable(
+                    f"cannot reach a Dask scheduler there ({exc}); start one with "
                     "`dask scheduler` and workers with `dask worker ADDRESS`"
                 ) from None
         yield client

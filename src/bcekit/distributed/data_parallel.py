@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bcekit.distributed._graph import broadcast, params_nbytes, ship, tree_sum
+from bcekit.distributed._graph import BlockSum, broadcast, one_thread, params_nbytes, ship
 from bcekit.distributed.logistic import as_row_blocks
 
 _LOCAL = threading.local()
@@ -80,15 +80,7 @@ class DataParallelGradient:
         self._persisted = dask.persist(X, y, sample_weight)
         X, y, sample_weight = self._persisted
         self.n_samples = X.shape[0]
-        weights = [None] * X.numblocks[0] if sample_weight is None else sample_weight.to_delayed()
-        self._blocks = list(
-            zip(
-                X.to_delayed().ravel(),
-                y.to_delayed().reshape(X.numblocks[0], -1)[:, 0],
-                np.reshape(weights, (X.numblocks[0], -1))[:, 0],
-                strict=True,
-            )
-        )
+        self._sum = BlockSum([X, y, sample_weight])
         template = copy.deepcopy(network)
         template.zero_grad()
         self._network = broadcast((uuid.uuid4().hex, template))
@@ -109,19 +101,11 @@ class DataParallelGradient:
         step, n_steps : int
             The step ``0 <= step < n_steps`` of the epoch, and the steps per epoch.
         """
-        from dask import delayed
-
         if not 0 <= step < n_steps:
             raise ValueError(f"step must lie in [0, {n_steps}); got {step}")
         theta = ship(np.array(theta), params_nbytes(theta))
         where = (int(epoch), int(step), int(n_steps))
-        partials = [
-            delayed(_block_gradient, pure=False)(
-                Xb, yb, wb, self._network, theta, self._config, where, index
-            )
-            for index, (Xb, yb, wb) in enumerate(self._blocks)
-        ]
-        value, grad, total = tree_sum(partials).compute()
+        value, grad, total = self._sum(_block_gradient, self._network, theta, self._config, where)
         self.n_calls += 1
         return float(value), np.asarray(grad, dtype=np.float64), float(total)
 
@@ -153,7 +137,7 @@ def _share(n_rows: int, seed: int, where: tuple[int, int, int], index: int) -> A
     return np.sort(order[bounds[step] : bounds[step + 1]])
 
 
-def _block_gradient(X, y, w, shipped, theta, config, where, index) -> tuple:
+def _block_gradient(X, y, w, index, shipped, theta, config, where) -> tuple:
     """One block's ``(Σ sℓ, ∂/∂θ, Σ s)`` over its share of the minibatch (on a worker)."""
     network, flat, dropouts = _worker_network(shipped)
     rows = _share(X.shape[0], config["seed"], where, index)
@@ -166,7 +150,8 @@ def _block_gradient(X, y, w, shipped, theta, config, where, index) -> tuple:
     network.zero_grad()
     if Xs.shape[0] == 0:
         return 0.0, np.zeros(flat.grad.shape), 0.0
-    value, grad = config["loss"].value_and_grad(network.forward(Xs), ys, weight=ws)
-    network.backward(grad)
+    with one_thread():
+        value, grad = config["loss"].value_and_grad(network.forward(Xs), ys, weight=ws)
+        network.backward(grad)
     total = len(Xs) if ws is None else float(np.sum(ws, dtype=np.float64)) * len(ws) / ws.size
     return float(value), flat.grad.astype(np.float64), float(total)

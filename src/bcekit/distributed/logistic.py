@@ -6,8 +6,8 @@ one distributed pass per L-BFGS evaluation:
 
 1. the row blocks of ``X``, ``y`` and ``sample_weight`` are persisted on the workers once;
 2. each call sends the parameters to the workers, every block computes its partial
-   ``(Σ sℓ, ∂/∂w, ∂/∂b)`` with the fused in-memory kernel, and the partials are added in a
-   tree on the workers, so only one small vector comes back to the client.
+   ``(Σ sℓ, ∂/∂w, ∂/∂b)`` with the fused in-memory kernel, each worker adds those of its
+   blocks, and the client adds the workers' (:class:`bcekit.distributed._graph.BlockSum`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bcekit.distributed._compat import require_dask
-from bcekit.distributed._graph import params_nbytes, ship, tree_sum
+from bcekit.distributed._graph import BlockSum, one_thread, params_nbytes, ship
 
 
 def _is_frame(obj: Any) -> bool:
@@ -107,8 +107,8 @@ class DistributedLogisticObjective:
 
     Notes
     -----
-    The data are persisted at construction. The parameters travel inside the task graph when
-    they are small, and are broadcast to every worker once per call when they are large
+    The data are persisted at construction. The parameters travel inside the tasks when they
+    are small, and are broadcast to every worker once per call when they are large
     (:func:`bcekit.distributed._graph.ship`). A worker lost mid-fit costs a recomputation of
     its blocks from their sources; the sums stay exact.
     """
@@ -131,10 +131,7 @@ class DistributedLogisticObjective:
         X, y, sample_weight = self._persisted
         self.shape = X.shape
         self.dtype = X.dtype
-        weights = [None] * X.numblocks[0] if sample_weight is None else sample_weight.to_delayed()
-        self._blocks = list(
-            zip(X.to_delayed().ravel(), y.to_delayed().ravel(), np.ravel(weights), strict=True)
-        )
+        self._sum = BlockSum([X, y, sample_weight])
         self._options = {
             "pos_weight": pos_weight,
             "label_smoothing": label_smoothing,
@@ -144,21 +141,17 @@ class DistributedLogisticObjective:
 
     def __call__(self, coef: np.ndarray, intercept: float) -> tuple[float, np.ndarray, float]:
         """The data term and its gradient at ``(coef, intercept)``, in one distributed pass."""
-        from dask import delayed
-
         coef = np.asarray(coef, dtype=self.dtype)
         params = ship((coef, float(intercept)), params_nbytes(coef))
-        partials = [
-            delayed(_block_objective, pure=False)(Xb, yb, sb, params, self._options)
-            for Xb, yb, sb in self._blocks
-        ]
-        value, grad_coef, grad_intercept = tree_sum(partials).compute()
+        value, grad_coef, grad_intercept = self._sum(_block_objective, params, self._options)
         self.n_calls += 1
         return float(value), np.asarray(grad_coef, dtype=np.float64), float(grad_intercept)
 
 
-def _block_objective(X, y, sample_weight, params, options) -> tuple:
+def _block_objective(X, y, sample_weight, index, params, options) -> tuple:
+    """One block's ``(Σ sℓ, ∂/∂w, ∂/∂b)`` (on a worker; ``index`` is unused)."""
     from bcekit.losses.linear import logistic_objective
 
     coef, intercept = params
-    return logistic_objective(X, y, coef, intercept, sample_weight=sample_weight, **options)
+    with one_thread():
+        return logistic_objective(X, y, coef, intercept, sample_weight=sample_weight, **options)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bcekit.distributed._compat import require_dask
-from bcekit.distributed._graph import tree_sum
+from bcekit.distributed._graph import one_thread, tree_sum
 from bcekit.losses import BinaryCrossEntropyWithLogits
 
 _REDUCTIONS = ("mean", "weighted_mean", "sum")
@@ -35,7 +35,8 @@ def _split(rest: tuple, has_weight: bool, has_mask: bool) -> tuple[Any, Any, lis
 def _block_partials(z, y, *rest, loss, has_weight, has_mask) -> tuple[float, float, float]:
     """``(Σ w·ℓ, n counted, Σ w)`` for one chunk."""
     w, m, _ = _split(rest, has_weight, has_mask)
-    total = loss(z, y, weight=w, mask=m)
+    with one_thread():
+        total = loss(z, y, weight=w, mask=m)
     counted = z.size if m is None else np.count_nonzero(m)
     if w is None:
         weight_sum = counted
@@ -48,7 +49,8 @@ def _block_partials(z, y, *rest, loss, has_weight, has_mask) -> tuple[float, flo
 def _block_grad(z, y, *rest, loss, has_weight, has_mask) -> np.ndarray:
     """∂(Σ w·ℓ)/∂z for one chunk, times the reduction's scale (the last operand)."""
     w, m, (scale,) = _split(rest, has_weight, has_mask)
-    _, grad = loss.value_and_grad(z, y, weight=w, mask=m)
+    with one_thread():
+        _, grad = loss.value_and_grad(z, y, weight=w, mask=m)
     grad *= grad.dtype.type(scale)
     return grad
 

@@ -230,9 +230,16 @@ def _validation_rows(n_rows: int, index: int, split: tuple[float, int]) -> np.nd
 
 
 def _read(path: str, columns: list[str]) -> pa.Table:
+    """The columns of one file, read on a worker."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(path, columns=columns)
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            path, f"a Dask worker cannot read it ({reason}); every worker must see the files"
+        ) from None
 
 
 def _first_rows(mask: np.ndarray) -> np.ndarray:

@@ -38,14 +38,12 @@ class Loss:
     Subclasses store their keywords as attributes in ``__init__`` (validated there), list their
     names in ``_keywords`` and set ``_compute`` to the module's value-and-gradient function,
     called as ``_compute(pred, targets, weight=..., mask=..., need_grad=..., **keywords)``.
-    Where ``_compute`` also takes ``out=`` (a buffer to write the gradient into, checked with
-    :func:`~bcekit.losses._validation.check_out` and returned as the gradient), the subclass
-    sets ``_fills_out``; otherwise the gradient is computed and then copied into ``out``.
+    A subclass whose computation can write the gradient into ``out`` directly overrides
+    :meth:`value_and_grad`; here the gradient is computed and then copied into ``out``.
     """
 
     _keywords: ClassVar[tuple[str, ...]] = ()
     _compute: ClassVar[Callable[..., ValueAndGrad]]
-    _fills_out: ClassVar[bool] = False
 
     def _config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._keywords}
@@ -89,13 +87,9 @@ class Loss:
         """
         compute = type(self)._compute
         config = self._config()
-        if out is None:
-            return compute(pred, targets, weight=weight, mask=mask, need_grad=True, **config)
-        if type(self)._fills_out:
-            return compute(
-                pred, targets, weight=weight, mask=mask, need_grad=True, out=out, **config
-            )
         value, grad = compute(pred, targets, weight=weight, mask=mask, need_grad=True, **config)
+        if out is None:
+            return value, grad
         np.copyto(check_out(out, grad.shape, grad.dtype, pred, targets, weight, mask), grad)
         return value, out
 

@@ -9,10 +9,12 @@ With per-element losses ``ℓᵢ``, weights ``wᵢ`` (1 without weights) and mas
 * ``"none"``: no sum; the array ``mᵢ wᵢ ℓᵢ`` (zeros where masked).
 
 A mean over nothing (``D = 0``) is 0.0 with a zero gradient. Sums accumulate in float64 and
-the reduced value is returned as a Python float.
+the reduced value is returned as a Python float; a sum beyond the float64 range is +inf.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -34,13 +36,13 @@ def denominator(
     ``factor`` and ``mask`` broadcast to ``shape``, which repeats each of their entries
     ``size / factor.size`` times, so their sums need not be taken over the broadcast view.
     """
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     if reduction == "sum":
         return 1.0
     if reduction == "weighted_mean" and factor is not None:
         if factor.size == 0:
             return 0.0
-        return float(np.sum(factor, dtype=np.float64)) * (size // factor.size)
+        return float(np.add.reduce(factor, axis=None, dtype=np.float64)) * (size // factor.size)
     if mask is None:
         return float(size)
     if mask.size == 0:
@@ -80,7 +82,7 @@ def reduce(
     """
     factor = element_factor(weight, mask, loss.dtype)
     if factor is not None:
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             loss *= factor
         if not finite:
             np.copyto(loss, 0, where=factor == 0)
@@ -89,7 +91,8 @@ def reduce(
     d = denominator(reduction, loss.shape, factor, mask)
     if d == 0:
         return 0.0, 0.0
-    value = float(np.sum(loss, dtype=np.float64)) / d
+    with np.errstate(over="ignore"):
+        value = float(np.add.reduce(loss, axis=None, dtype=np.float64)) / d
     if factor is None:
         return value, 1.0 / d
     return value, factor / loss.dtype.type(d)

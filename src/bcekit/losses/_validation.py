@@ -13,6 +13,7 @@ the passes that find out what exactly is wrong.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, NamedTuple
@@ -71,13 +72,14 @@ def _as_numeric(x: Any, name: str) -> np.ndarray:
 
 
 _ONE_PASS_MIN_SIZE = 1 << 14
-"""Size from which an array without bounds is checked in one pass (a sum of squares, which is
-finite only if no element is NaN or infinite) instead of two (minimum and maximum). Below it,
-silencing the overflow warning that the sum may raise costs more than the second pass."""
+"""Size from which an array without bounds is checked in one pass (its sum, which is finite
+only if no element is NaN or infinite) instead of two (minimum and maximum). Below it,
+silencing the floating-point warnings that the sum may raise costs more than the second pass."""
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 _LARGEST = {_FLOAT32: float(np.finfo(np.float32).max), _FLOAT64: float(np.finfo(np.float64).max)}
+_BITS = {_FLOAT32: np.dtype(np.uint32), _FLOAT64: np.dtype(np.uint64)}
 
 
 def working_dtype(dtype: np.dtype) -> np.dtype:
@@ -87,28 +89,48 @@ def working_dtype(dtype: np.dtype) -> np.dtype:
     return _FLOAT64
 
 
+def _within(arr: np.ndarray, high: float | None) -> bool:
+    """Whether every element lies in ``[+0, high]`` (``[+0, largest finite]`` without ``high``).
+
+    One pass over the bit patterns read as unsigned integers: those of non-negative floats
+    sort like the floats, and every NaN, infinity and negative number (−0 too) has a pattern
+    above that of any finite ``high >= 0``.
+    """
+    bits = _BITS[arr.dtype]
+    return int(np.maximum.reduce(arr.view(bits), axis=None)) <= _pattern(arr.dtype, high)
+
+
+@functools.cache
+def _pattern(dtype: np.dtype, high: float | None) -> int:
+    """The bit pattern of ``high`` (of the largest finite value without it) in ``dtype``."""
+    value = _LARGEST[dtype] if high is None else high
+    return int(np.array(value, dtype).view(_BITS[dtype]))
+
+
 def _check_values(
     arr: np.ndarray, name: str, low: float | None, high: float | None, allow_inf: bool
 ) -> bool:
     """Check a float array for NaN, infinities and ``[low, high]``; return whether it holds inf.
 
     One pass for the minimum and one for the maximum answer all three questions: a NaN makes
-    both NaN, an infinity shows up as one of them. A large array without bounds takes one pass
-    in the common case: a finite ``Σ x²`` rules out NaN and infinities (a non-finite one, which
-    overflow may also cause, is examined by the minimum and maximum).
+    both NaN, an infinity shows up as one of them. The common cases take a single pass, and
+    only a failure pays for the minimum and maximum that say what is wrong: ``[0, high]``
+    is checked by :func:`_within`; without bounds, a large array by its sum, which is finite
+    only if no element is NaN or infinite (overflow may also make it infinite).
     """
     if arr.size == 0:
         return False
+    if low == 0.0 and _within(arr, high):
+        return False
     if low is None and high is None and arr.size >= _ONE_PASS_MIN_SIZE:
-        flat = arr.ravel(order="K")
         with np.errstate(over="ignore", invalid="ignore"):
-            if math.isfinite(np.dot(flat, flat)):
+            if math.isfinite(np.add.reduce(arr, axis=None)):
                 return False
     lo = float(np.minimum.reduce(arr, axis=None))
     hi = float(np.maximum.reduce(arr, axis=None))
-    if np.isnan(lo) or np.isnan(hi):
+    if math.isnan(lo) or math.isnan(hi):
         raise invalid(name, "not contain NaN", f"{np.count_nonzero(np.isnan(arr))} NaN values")
-    has_inf = bool(np.isinf(lo) or np.isinf(hi))
+    has_inf = math.isinf(lo) or math.isinf(hi)
     if has_inf and not allow_inf:
         raise invalid(name, "be finite", f"values in [{lo:g}, {hi:g}]")
     if (low is not None and lo < low) or (high is not None and hi > high):
@@ -128,10 +150,20 @@ def _check_broadcast(arr: np.ndarray, name: str, shape: tuple[int, ...], of: str
         raise invalid(name, f"broadcast to the shape of {of} {shape}", f"shape {arr.shape}")
 
 
+def _as_float(x: Any, name: str) -> np.ndarray:
+    arr = _as_numeric(x, name)
+    return arr.astype(working_dtype(arr.dtype), copy=False)
+
+
+def check_no_nan(arr: np.ndarray, name: str) -> None:
+    """Refuse NaN in the float array ``arr``, in one pass: any NaN makes the maximum NaN."""
+    if arr.size and math.isnan(np.maximum.reduce(arr, axis=None)):
+        raise invalid(name, "not contain NaN", f"{np.count_nonzero(np.isnan(arr))} NaN values")
+
+
 def as_prediction(x: Any, name: str, *, allow_inf: bool) -> tuple[np.ndarray, bool]:
     """The predictions (probabilities or logits) in their working dtype, and whether any is inf."""
-    arr = _as_numeric(x, name)
-    arr = arr.astype(working_dtype(arr.dtype), copy=False)
+    arr = _as_float(x, name)
     low, high = (None, None) if allow_inf else (0.0, 1.0)
     return arr, _check_values(arr, name, low, high, allow_inf)
 
@@ -202,11 +234,27 @@ def check_not_empty(size: int, shape: tuple[int, ...], name: str, reduction: str
         raise invalid(name, f"not be empty with reduction={reduction!r}", f"shape {shape}")
 
 
+def _plain(pred: Any, targets: Any, weight: Any) -> bool:
+    """Whether ``pred`` is a float32/float64 array and ``targets`` and ``weight`` (unless None)
+    are arrays of its dtype and shape."""
+    if type(pred) is not np.ndarray or pred.dtype not in _BITS:
+        return False
+    dtype, shape = pred.dtype, pred.shape
+    if type(targets) is not np.ndarray or targets.dtype != dtype or targets.shape != shape:
+        return False
+    return weight is None or (
+        type(weight) is np.ndarray and weight.dtype == dtype and weight.shape == shape
+    )
+
+
 class BinaryInputs(NamedTuple):
-    """Validated inputs of an element-wise binary loss, all in the prediction's working dtype."""
+    """Validated inputs of an element-wise binary loss, all in the prediction's working dtype.
+
+    ``has_inf`` is None where infinities were not looked for (see :func:`binary_inputs`).
+    """
 
     pred: np.ndarray
-    has_inf: bool
+    has_inf: bool | None
     targets: np.ndarray
     weight: np.ndarray | None
     pos_weight: np.ndarray | None
@@ -223,20 +271,40 @@ def binary_inputs(
     pos_weight: Any,
     mask: Any,
     reduction: str,
+    find_inf: bool = True,
 ) -> BinaryInputs:
     """Validate the inputs of a binary loss whose predictions are called ``name``.
 
     ``targets``, ``weight``, ``pos_weight`` and ``mask`` must broadcast to the predictions'
-    shape; targets lie in ``[0, 1]``; weights are finite and non-negative.
+    shape; targets lie in ``[0, 1]``; weights are finite and non-negative. With
+    ``allow_inf=True`` and ``find_inf=False`` (a caller that handles infinite predictions
+    without being told where they are) the predictions are checked for NaN only, in one
+    pass, and ``has_inf`` is None.
     """
-    arr, has_inf = as_prediction(pred, name, allow_inf=allow_inf)
+    # What a training loop passes: float arrays of one dtype and shape, nothing to convert or
+    # broadcast, only values to check.
+    plain = mask is None and _plain(pred, targets, weight)
+    arr = pred if plain else _as_float(pred, name)
+    if allow_inf and not find_inf:
+        has_inf = None
+        check_no_nan(arr, name)
+    else:
+        low, high = (None, None) if allow_inf else (0.0, 1.0)
+        has_inf = _check_values(arr, name, low, high, allow_inf)
     check_not_empty(arr.size, arr.shape, name, reduction)
     shape, dtype = arr.shape, arr.dtype
+    if plain:
+        _check_values(targets, "targets", 0.0, 1.0, False)
+        if weight is not None:
+            _check_values(weight, "weight", 0.0, None, False)
+    else:
+        targets = as_operand(targets, "targets", dtype, shape, name, high=1.0)
+        weight = None if weight is None else as_operand(weight, "weight", dtype, shape, name)
     return BinaryInputs(
         pred=arr,
         has_inf=has_inf,
-        targets=as_operand(targets, "targets", dtype, shape, name, high=1.0),
-        weight=None if weight is None else as_operand(weight, "weight", dtype, shape, name),
+        targets=targets,
+        weight=weight,
         pos_weight=None
         if pos_weight is None
         else as_operand(pos_weight, "pos_weight", dtype, shape, name),

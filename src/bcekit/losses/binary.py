@@ -19,6 +19,7 @@ one implementation. Weights, masks and reductions are described in
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,10 @@ from bcekit.losses._validation import (
     check_out,
     check_reduction,
 )
+
+_SMALLEST_NORMAL = {np.dtype(t): float(np.finfo(t).tiny) for t in (np.float32, np.float64)}
+_SUBNORMAL_SCALE = 2.0**100
+"""Brings subnormal weights of either float type into the normal range without overflow."""
 
 _LOG_FLOOR = -100.0
 """Lower clamp of ``log p`` and ``log(1 − p)`` on the probability path, as in PyTorch."""
@@ -105,6 +110,7 @@ def _into(out: np.ndarray | None, grad: np.ndarray | None) -> np.ndarray | None:
 
 
 def _fused_value_and_grad(
+    kernels: ModuleType,
     inp: BinaryInputs,
     pos_weight: float,
     label_smoothing: float,
@@ -117,38 +123,33 @@ def _fused_value_and_grad(
     The mask enters as a zero weight (:math:`m_i w_i`); infinite logits need no special case.
     With :math:`D` the reduction's denominator the kernel returns :math:`\sum m_i w_i \ell_i`
     and writes :math:`(m_i w_i / D)\,\partial\ell_i/\partial z_i` straight into the gradient,
-    which is ``out`` itself when that is C-contiguous.
+    which is ``out`` itself when that is C-contiguous. ``kernels`` is
+    :mod:`bcekit.losses._kernels`, imported by the caller.
     """
-    from bcekit.losses import _kernels
-
-    z = inp.pred
+    z, _, targets, weight, _, mask = inp
     shape, dtype = z.shape, z.dtype
-    factor = element_factor(inp.weight, inp.mask, dtype)
+    factor = element_factor(weight, mask, dtype)
+    d = 1.0 if reduction == "none" else denominator(reduction, shape, factor, mask)
+    if 0.0 < d < _SMALLEST_NORMAL[dtype]:
+        # Every m·w is subnormal, so 1/D would overflow: scale them into the normal range (a
+        # power of two, exactly), which leaves every m·w/D as it was.
+        factor = factor * dtype.type(_SUBNORMAL_SCALE)
+        d *= _SUBNORMAL_SCALE
     grad = None
     if need_grad:
         grad = out if out is not None and out.flags.c_contiguous else np.empty(shape, dtype)
     flat_grad = None if grad is None else grad.reshape(-1)
-    flat = (
-        _flat(z, shape),
-        _flat(inp.targets, shape),
-        None if factor is None else _flat(factor, shape),
-    )
+    flat = (z.ravel(), _flat(targets, shape), None if factor is None else _flat(factor, shape))
     if reduction == "none":
         loss = np.empty(shape, dtype)
-        _kernels.bce_with_logits_elementwise(
+        kernels.bce_with_logits_elementwise(
             *flat, loss.reshape(-1), flat_grad, pos_weight, label_smoothing, 1.0
         )
         return loss, _into(out, grad)
-    d = denominator(reduction, shape, factor, inp.mask)
-    # D = 0 only when every m·w is 0: the kernel's sum and gradient are then exactly 0. When
-    # 1/D overflows the working dtype (all weights subnormal), the gradient is divided after.
-    scale = 1.0 / d if d > 0 else 0.0
-    divide_after = scale > np.finfo(dtype).max
-    total = _kernels.bce_with_logits_fused(
-        *flat, flat_grad, pos_weight, label_smoothing, 1.0 if divide_after else scale
+    # D = 0 only when every m·w is 0: the kernel's sum and gradient are then exactly 0.
+    total = kernels.bce_with_logits_fused(
+        *flat, flat_grad, pos_weight, label_smoothing, 1.0 / d if d > 0 else 0.0
     )
-    if divide_after and grad is not None:
-        grad /= dtype.type(d)
     return (total / d if d > 0 else 0.0), _into(out, grad)
 
 
@@ -160,7 +161,6 @@ def _numpy_value_and_grad(
     pos_weight: np.ndarray | None,
     weight: np.ndarray | None,
     mask: np.ndarray | None,
-    has_inf: bool,
     reduction: str,
     need_grad: bool,
 ) -> ValueAndGrad:
@@ -168,6 +168,7 @@ def _numpy_value_and_grad(
 
     Used where the kernel does not apply: a ``pos_weight`` that varies across elements.
     """
+    has_inf = bool(np.isinf(z).any())
     loss, grad = bce_logits_elementwise(saturate(z) if has_inf else z, y, pos_weight, need_grad)
     if has_inf:
         pw_y = y if pos_weight is None else pos_weight * y
@@ -193,18 +194,17 @@ def _logits_value_and_grad(
     reduction = check_reduction(reduction)
     s = check_label_smoothing(label_smoothing)
     inp = binary_inputs(
-        logits, targets, name="logits", allow_inf=True,
+        logits, targets, name="logits", allow_inf=True, find_inf=False,
         weight=weight, pos_weight=pos_weight, mask=mask, reduction=reduction,
     )  # fmt: skip
     if out is not None:
         check_out(out, inp.pred.shape, inp.pred.dtype, logits, targets, weight, pos_weight, mask)
     pw = _uniform_pos_weight(inp.pos_weight)
     if pw is not None and inp.pred.size >= _kernels.FUSED_MIN_SIZE:
-        return _fused_value_and_grad(inp, pw, s, reduction, need_grad, out)
+        return _fused_value_and_grad(_kernels, inp, pw, s, reduction, need_grad, out)
     value, grad = _numpy_value_and_grad(
         inp.pred, smooth_targets(inp.targets, s, 2), pos_weight=inp.pos_weight,
-        weight=inp.weight, mask=inp.mask, has_inf=inp.has_inf, reduction=reduction,
-        need_grad=need_grad,
+        weight=inp.weight, mask=inp.mask, reduction=reduction, need_grad=need_grad,
     )  # fmt: skip
     return value, _into(out, grad)
 
@@ -391,7 +391,6 @@ class BinaryCrossEntropyWithLogits(Loss):
 
     _keywords = ("pos_weight", "label_smoothing", "reduction")
     _compute = staticmethod(_logits_value_and_grad)
-    _fills_out = True
 
     def __init__(
         self, *, pos_weight: Any = None, label_smoothing: float = 0.0, reduction: str = "mean"
@@ -399,6 +398,17 @@ class BinaryCrossEntropyWithLogits(Loss):
         self.pos_weight = check_nonnegative(pos_weight, "pos_weight")
         self.label_smoothing = check_label_smoothing(label_smoothing)
         self.reduction = check_reduction(reduction)
+
+    def value_and_grad(
+        self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None, out: Any = None
+    ) -> tuple[float | np.ndarray, np.ndarray]:
+        """As :meth:`Loss.value_and_grad`; the kernel writes the gradient straight into ``out``
+        when that is C-contiguous."""
+        return _logits_value_and_grad(
+            pred, targets, weight=weight, pos_weight=self.pos_weight,
+            label_smoothing=self.label_smoothing, mask=mask, reduction=self.reduction,
+            need_grad=True, out=out,
+        )  # fmt: skip
 
 
 class BinaryCrossEntropy(Loss):

@@ -1,0 +1,165 @@
+"""Dask LocalCluster (2 single-threaded workers, loopback) against the same work in process.
+
+Two workloads, each with its data generated on the workers (never shipped from the client)
+and the same data generated in this process:
+
+1. BCE with logits over 10^8 float64 elements (``reduction="mean"``, value only): the lazy
+   :func:`bcekit.distributed.binary_cross_entropy_with_logits` over 5M-element chunks
+   against the fused in-process :func:`bcekit.losses.binary_cross_entropy_with_logits`
+   (Numba, 2 threads).
+2. ``LogisticRegression(solver="lbfgs")`` on 5M x 20 float64 rows (20 blocks of 250k rows):
+   dask input against a NumPy array.
+
+Columns: median and best seconds, the cluster's overhead over in-process
+(``(t_cluster − t_process)/t_process`` of the medians) and the agreement of the results.
+The caption gives the peak resident memory of each worker process and of this process.
+Both contenders of a row are timed round-robin (:func:`benchmarks._common.compare`).
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import compare, table
+
+N_BCE = 10**8
+BCE_CHUNK = 5 * 10**6
+N_ROWS, N_FEATURES, BLOCK_ROWS = 5 * 10**6, 20, 250_000
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of the calling process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _bce_block(index: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([0, index])
+    z = rng.normal(scale=4.0, size=BCE_CHUNK)
+    return z, (rng.random(BCE_CHUNK) < 0.3).astype(np.float64)
+
+
+def _logistic_block(index: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([1, index])
+    X = rng.normal(size=(BLOCK_ROWS, N_FEATURES))
+    w = np.linspace(-1.0, 1.0, N_FEATURES)
+    y = (rng.random(BLOCK_ROWS) < 1 / (1 + np.exp(-(X @ w + 0.25)))).astype(np.float64)
+    return X, y
+
+
+def _on_workers(client: Any, block: Any, n_blocks: int, shapes: list[tuple]) -> list[Any]:
+    """Dask arrays whose blocks ``block(i)`` generates on the workers (persisted)."""
+    import dask
+    import dask.array as da
+    from distributed import wait
+
+    parts = [dask.delayed(block, pure=True)(i) for i in range(n_blocks)]
+    arrays = [
+        da.concatenate([da.from_delayed(p[k], shape, dtype=np.float64) for p in parts])
+        for k, shape in enumerate(shapes)
+    ]
+    arrays = client.persist(arrays)
+    wait(arrays)
+    return arrays
+
+
+def _in_process(block: Any, n_blocks: int) -> list[np.ndarray]:
+    parts = [block(i) for i in range(n_blocks)]
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+
+
+def _overhead(cluster: float, process: float) -> str:
+    return f"{100 * (cluster / process - 1):+.0f}%"
+
+
+def _bce_rows(client: Any) -> list[list[Any]]:
+    from bcekit.distributed import binary_cross_entropy_with_logits as lazy_bce
+    from bcekit.losses import binary_cross_entropy_with_logits
+
+    n_blocks = N_BCE // BCE_CHUNK
+    zd, yd = _on_workers(client, _bce_block, n_blocks, [(BCE_CHUNK,), (BCE_CHUNK,)])
+    z, y = _in_process(_bce_block, n_blocks)
+    values = {}
+
+    def cluster() -> None:
+        values["cluster"] = float(lazy_bce(zd, yd).compute())
+
+    def process() -> None:
+        values["process"] = float(binary_cross_entropy_with_logits(z, y))
+
+    t = compare({"process": process, "cluster": cluster}, repeat=5, warmup=1, pause=0.05)
+    agree = abs(values["cluster"] - values["process"]) / abs(values["process"])
+    label = "BCE 1e8 f64"
+    return [
+        [f"{label}, in process", t["process"].median, t["process"].best, None, None],
+        [
+            f"{label}, LocalCluster",
+            t["cluster"].median,
+            t["cluster"].best,
+            _overhead(t["cluster"].median, t["process"].median),
+            f"value rel. diff {agree:.1e}",
+        ],
+    ]
+
+
+def _logistic_rows(client: Any) -> list[list[Any]]:
+    from bcekit import LogisticRegression
+
+    n_blocks = N_ROWS // BLOCK_ROWS
+    shapes = [(BLOCK_ROWS, N_FEATURES), (BLOCK_ROWS,)]
+    Xd, yd = _on_workers(client, _logistic_block, n_blocks, shapes)
+    X, y = _in_process(_logistic_block, n_blocks)
+    fits = {}
+
+    def cluster() -> None:
+        fits["cluster"] = LogisticRegression().fit(Xd, yd)
+
+    def process() -> None:
+        fits["process"] = LogisticRegression().fit(X, y)
+
+    t = compare({"process": process, "cluster": cluster}, repeat=3, warmup=1, pause=0.05)
+    a, b = fits["cluster"], fits["process"]
+    agree = np.max(np.abs(a.coef_ - b.coef_)) / np.max(np.abs(b.coef_))
+    label = f"LogisticRegression 5M x {N_FEATURES}"
+    return [
+        [f"{label}, in process", t["process"].median, t["process"].best, None,
+         f"{b.n_iter_[0]} iterations"],
+        [
+            f"{label}, LocalCluster",
+            t["cluster"].median,
+            t["cluster"].best,
+            _overhead(t["cluster"].median, t["process"].median),
+            f"{a.n_iter_[0]} iterations, coef rel. diff {agree:.1e}",
+        ],
+    ]  # fmt: skip
+
+
+def run() -> Any:
+    """Both workloads on one LocalCluster; a rich table."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    with cluster, Client(cluster) as client:
+        rows = _bce_rows(client)
+        rows += _logistic_rows(client)
+        workers = client.run(_peak_rss_mib)
+    peaks = ", ".join(f"{mib:,.0f}" for mib in workers.values())
+    caption = (
+        f"Peak RSS (MiB): workers {peaks}; this process {_peak_rss_mib():,.0f}. "
+        "Overhead: median time on the cluster over median time in process, minus 1."
+    )
+    return table(
+        "Dask LocalCluster (2 workers x 1 thread) vs in process",
+        ["workload", "median s", "best s", "overhead", "check"],
+        rows,
+        caption=caption,
+    )
