@@ -69,7 +69,9 @@ def _batch_rows(dtype: str, repeat: int, calls: int) -> list[list[Any]]:
                     flat[0], flat[1], kw, flat[3], 1.0, 0.0, s
                 )
             ),
-            "value_and_grad": repeated(lambda lo=loss, wt=weight: lo.value_and_grad(z, y, weight=wt)),
+            "value_and_grad": repeated(
+                lambda lo=loss, wt=weight: lo.value_and_grad(z, y, weight=wt)
+            ),
             "value_and_grad(out=)": repeated(
                 lambda lo=loss, wt=weight: lo.value_and_grad(z, y, weight=wt, out=buffer)
             ),

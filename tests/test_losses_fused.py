@@ -197,9 +197,7 @@ def test_a_pos_weight_that_varies_uses_numpy(reduction, calls):
 def test_the_size_threshold_is_the_kernel_module_s(monkeypatch):
     made = []
     kernel = _kernels.bce_with_logits_fused
-    monkeypatch.setattr(
-        _kernels, "bce_with_logits_fused", lambda *a: made.append(a) or kernel(*a)
-    )
+    monkeypatch.setattr(_kernels, "bce_with_logits_fused", lambda *a: made.append(a) or kernel(*a))
     z, y, _ = _inputs(np.float64, 256)
     monkeypatch.setattr(_kernels, "FUSED_MIN_SIZE", 257)
     binary_cross_entropy_with_logits(z, y)

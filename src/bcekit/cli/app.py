@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "predict": "bcekit.cli.predict:predict",
     "bench": "bcekit.cli.bench:bench",
     "anomaly": "bcekit.cli.anomaly:anomaly",
+    "segment": "bcekit.cli.segment:segment",
 }
 
 EPILOG = """\b

@@ -5,8 +5,8 @@ tasks matters (a few milliseconds each). :class:`BlockSum` runs **one task per w
 call, which loops over the blocks that worker holds, and adds the few per-worker partials on
 the client (in a tree on the workers when there are more than :data:`SPLIT_EVERY`). Blocks
 whose holder is unknown (still being computed, or on a worker just lost) form a task of their
-own that Dask places where it likes. Without a distributed Client, one delayed task per block is added in
-a tree (:func:`tree_sum`) on the local scheduler.
+own that Dask places where it likes. Without a distributed Client, one delayed task per block
+is added in a tree (:func:`tree_sum`) on the local scheduler.
 
 The parameters of each call travel inside the task when they are small and are broadcast to
 every worker once when they are large (:func:`ship`). Block functions run the Numba kernels

@@ -3,8 +3,8 @@
 Results are **lazy**: the value is a 0-d dask array and the gradient a dask array chunked like
 the logits; call ``.compute()`` (or ``dask.compute(value, grad)`` to share one pass).
 
-Each chunk returns three partial sums ``(Σ w·ℓ, number counted, Σ w)``; they are added in a
-tree on the workers, and the reduction is finished on that 3-vector:
+Each chunk returns three partial sums ``(Σ w·ℓ, number counted, Σ w)``; one task adds them
+(``math.fsum``) and finishes the reduction:
 
     mean          = Σ w·ℓ / n_counted
     weighted_mean = Σ w·ℓ / Σ w
@@ -13,12 +13,13 @@ tree on the workers, and the reduction is finished on that 3-vector:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from bcekit.distributed._compat import require_dask
-from bcekit.distributed._graph import one_thread, tree_sum
+from bcekit.distributed._graph import one_thread
 from bcekit.losses import BinaryCrossEntropyWithLogits
 
 _REDUCTIONS = ("mean", "weighted_mean", "sum")
@@ -77,24 +78,35 @@ def _operands(logits, targets, weight, mask):
     return [z, y, *(a for a in (w, m) if a is not None)], flags
 
 
-def _totals(operands, flags, loss):
-    """Tree-summed ``[Σ w·ℓ, n counted, Σ w]`` over all chunks: a lazy 3-vector."""
+def _partials(operands, flags, loss) -> list[Any]:
+    """One delayed ``(Σ w·ℓ, n counted, Σ w)`` per chunk."""
     from dask import delayed
 
-    da = require_dask()
     blocks = zip(*(a.to_delayed().ravel() for a in operands), strict=True)
-    parts = [delayed(_block_partials, pure=False)(*b, loss=loss, **flags) for b in blocks]
-    totals = delayed(np.array, pure=False)(tree_sum(parts), dtype=np.float64)
-    return da.from_delayed(totals, shape=(3,), dtype=np.float64)
+    return [delayed(_block_partials, pure=False)(*b, loss=loss, **flags) for b in blocks]
 
 
-def _scale(totals, reduction: str):
+def _scale_of(reduction: str, *partials: tuple) -> float:
     """The reduction's factor on Σ w·ℓ: 1, 1/n_counted or 1/Σw (0 when nothing counted)."""
     if reduction == "sum":
         return 1.0
-    denominator = totals[1] if reduction == "mean" else totals[2]
-    safe = denominator + (denominator == 0)
-    return (denominator > 0) / safe
+    column = 1 if reduction == "mean" else 2
+    denominator = math.fsum(p[column] for p in partials)
+    return 1.0 / denominator if denominator > 0 else 0.0
+
+
+def _value_of(reduction: str, *partials: tuple) -> float:
+    """The reduced loss from the chunks' partials (one task, the partials being 3 numbers)."""
+    return math.fsum(p[0] for p in partials) * _scale_of(reduction, *partials)
+
+
+def _lazy_value(parts: list[Any], reduction: str) -> Any:
+    """The reduced loss as a 0-d dask array."""
+    from dask import delayed
+
+    da = require_dask()
+    value = delayed(_value_of, pure=False)(reduction, *parts)
+    return da.from_delayed(value, shape=(), dtype=np.float64)
 
 
 def _make_loss(pos_weight, label_smoothing) -> BinaryCrossEntropyWithLogits:
@@ -130,8 +142,8 @@ def binary_cross_entropy_with_logits(
     """
     _check_reduction(reduction)
     operands, flags = _operands(logits, targets, weight, mask)
-    totals = _totals(operands, flags, _make_loss(pos_weight, label_smoothing))
-    return totals[0] * _scale(totals, reduction)
+    parts = _partials(operands, flags, _make_loss(pos_weight, label_smoothing))
+    return _lazy_value(parts, reduction)
 
 
 def value_and_grad(
@@ -146,15 +158,17 @@ def value_and_grad(
 ) -> tuple[Any, Any]:
     """Lazy ``(value, ∂value/∂logits)`` over dask arrays; compute both with ``dask.compute``.
 
-    The gradient of the sum is computed per chunk and scaled by the reduction's denominator
-    (``1``, ``1/n_counted`` or ``1/Σw``), itself a tree-summed partial.
+    The gradient of the sum is computed per chunk and scaled by the reduction's factor
+    (``1``, ``1/n_counted`` or ``1/Σw``), itself computed from every chunk's partials.
     """
+    from dask import delayed
+
     _check_reduction(reduction)
     loss = _make_loss(pos_weight, label_smoothing)
     operands, flags = _operands(logits, targets, weight, mask)
-    totals = _totals(operands, flags, loss)
-    scale = _scale(totals, reduction)
+    parts = _partials(operands, flags, loss)
+    scale = 1.0 if reduction == "sum" else delayed(_scale_of, pure=False)(reduction, *parts)
     grad = operands[0].map_blocks(
         _block_grad, *operands[1:], scale, loss=loss, **flags, dtype=operands[0].dtype
     )
-    return totals[0] * scale, grad
+    return _lazy_value(parts, reduction), grad

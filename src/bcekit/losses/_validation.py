@@ -182,11 +182,13 @@ def as_operand(
     Used for targets, weights and ``pos_weight``; ``of`` names what ``shape`` belongs to. A
     Python float or int inside the range is taken as a 0-d array without further checks.
     """
-    if type(x) in (float, int) and 0 <= x <= min(_LARGEST[dtype], math.inf if high is None else high):
+    if type(x) in (float, int) and 0 <= x <= (_LARGEST[dtype] if high is None else high):
         return np.asarray(x, dtype)
     arr = _as_numeric(x, name)
     _check_broadcast(arr, name, shape, of)
-    arr = arr.astype(dtype, copy=False)
+    if arr.dtype != dtype:
+        with np.errstate(over="ignore"):  # too large for float32: inf, refused below
+            arr = arr.astype(dtype)
     _check_values(arr, name, 0.0, high, allow_inf=False)
     return arr
 

@@ -1,0 +1,163 @@
+"""``value_and_grad(..., out=buffer)``: the gradient lands in the buffer, which is returned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bcekit.losses import (
+    BinaryCrossEntropy,
+    BinaryCrossEntropyWithLogits,
+    SigmoidFocalLoss,
+    SoftmaxCrossEntropy,
+)
+
+RNG = np.random.default_rng(11)
+
+
+def _batch(dtype=np.float64, shape=(64, 3)):
+    z = RNG.normal(0.0, 3.0, shape).astype(dtype)
+    y = (RNG.random(shape) < 0.4).astype(dtype)
+    w = RNG.uniform(0.0, 2.0, shape).astype(dtype)
+    return z, y, w
+
+
+def _same_as_without_out(loss, pred, targets, **kw):
+    value, grad = loss.value_and_grad(pred, targets, **kw)
+    out = np.full(grad.shape, np.nan, grad.dtype)  # stale contents must all be overwritten
+    value_out, grad_out = loss.value_and_grad(pred, targets, out=out, **kw)
+    assert grad_out is out
+    np.testing.assert_array_equal(value_out, value)
+    np.testing.assert_array_equal(out, grad)
+    return out
+
+
+LOGIT_CASES = {
+    "mean": {},
+    "weighted_mean": {"reduction": "weighted_mean", "weight": True},
+    "sum with a mask": {"reduction": "sum", "mask": True},
+    "none": {"reduction": "none"},
+    "pos_weight per class (NumPy path)": {"pos_weight": [1.0, 2.0, 0.5]},
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", LOGIT_CASES)
+def test_logits_loss_writes_into_out(case, dtype):
+    z, y, w = _batch(dtype)
+    config = dict(LOGIT_CASES[case])
+    kw = {}
+    if config.pop("weight", False):
+        kw["weight"] = w
+    if config.pop("mask", False):
+        kw["mask"] = w > 0.5
+    loss = BinaryCrossEntropyWithLogits(**config)
+    out = _same_as_without_out(loss, z, y, **kw)
+    assert out.dtype == dtype
+
+
+def test_a_strided_out_receives_the_gradient_and_nothing_else():
+    z, y, _ = _batch()
+    loss = BinaryCrossEntropyWithLogits()
+    _, grad = loss.value_and_grad(z, y)
+    backing = np.full((64, 6), 7.0)
+    out = backing[:, ::2]
+    assert not out.flags.c_contiguous
+    assert loss.value_and_grad(z, y, out=out)[1] is out
+    np.testing.assert_array_equal(out, grad)
+    assert np.all(backing[:, 1::2] == 7.0)
+
+
+def test_scalar_prediction_with_a_0d_out():
+    loss = BinaryCrossEntropyWithLogits()
+    out = np.empty(())
+    value, grad = loss.value_and_grad(np.float64(0.0), 1.0, out=out)
+    assert grad is out
+    assert value == pytest.approx(np.log(2.0))
+    assert out[()] == pytest.approx(-0.5)  # σ(0) − 1
+
+
+def test_one_buffer_serves_many_batches():
+    loss = BinaryCrossEntropyWithLogits(reduction="sum")
+    out = np.empty((64, 3), np.float32)
+    for _ in range(3):
+        z, y, _ = _batch(np.float32)
+        _, grad = loss.value_and_grad(z, y, out=out)
+        # σ(z) − y, by hand, in float64.
+        expected = 1.0 / (1.0 + np.exp(-z.astype(np.float64))) - y
+        np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("loss", "kind"),
+    [
+        (BinaryCrossEntropy(), "probs"),
+        (SigmoidFocalLoss(gamma=1.5, alpha=0.25), "logits"),
+        (SoftmaxCrossEntropy(label_smoothing=0.1), "classes"),
+    ],
+    ids=["bce_probs", "focal", "softmax"],
+)
+def test_other_losses_copy_into_out(loss, kind):
+    z, y, _ = _batch()
+    if kind == "probs":
+        z = 1.0 / (1.0 + np.exp(-z))
+    if kind == "classes":
+        y = RNG.integers(0, 3, 64)
+    _same_as_without_out(loss, z, y)
+
+
+LOSSES = [
+    BinaryCrossEntropyWithLogits(),
+    BinaryCrossEntropyWithLogits(pos_weight=[1.0, 2.0, 3.0]),
+    SigmoidFocalLoss(),
+]
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=["bce_logits", "bce_logits_numpy", "focal"])
+class TestBadOut:
+    def test_not_an_array(self, loss):
+        z, y, _ = _batch()
+        with pytest.raises(TypeError, match=r"out must be a numpy\.ndarray; got list"):
+            loss.value_and_grad(z, y, out=z.tolist())
+
+    def test_wrong_shape(self, loss):
+        z, y, _ = _batch()
+        with pytest.raises(ValueError, match=r"out must have the gradient's shape \(64, 3\)"):
+            loss.value_and_grad(z, y, out=np.empty((3, 64)))
+
+    def test_wrong_dtype(self, loss):
+        z, y, _ = _batch(np.float32)
+        with pytest.raises(ValueError, match=r"dtype float32; got shape .* and dtype float64"):
+            loss.value_and_grad(z, y, out=np.empty((64, 3)))
+
+    def test_float16_predictions_want_a_float32_buffer(self, loss):
+        z, y, _ = _batch(np.float16)
+        _, grad = loss.value_and_grad(z, y, out=np.empty((64, 3), np.float32))
+        assert grad.dtype == np.float32
+        with pytest.raises(ValueError, match="out must have"):
+            loss.value_and_grad(z, y, out=np.empty((64, 3), np.float16))
+
+    def test_read_only(self, loss):
+        z, y, _ = _batch()
+        out = np.empty_like(z)
+        out.flags.writeable = False
+        with pytest.raises(ValueError, match="out must be writeable"):
+            loss.value_and_grad(z, y, out=out)
+
+    def test_overlapping_an_input(self, loss):
+        z, y, w = _batch()
+        with pytest.raises(ValueError, match="out must not share memory with the inputs"):
+            loss.value_and_grad(z, y, out=z)
+        both = np.stack([y, np.empty_like(y)])
+        with pytest.raises(ValueError, match="out must not share memory"):
+            loss.value_and_grad(z, both[0], out=both[0])
+        with pytest.raises(ValueError, match="out must not share memory"):
+            loss.value_and_grad(z, y, weight=w, out=w)
+
+    def test_a_failed_check_leaves_out_alone(self, loss):
+        z, y, _ = _batch()
+        out = np.full_like(z, 3.0)
+        y[0, 0] = 2.0
+        with pytest.raises(ValueError, match="targets must lie in"):
+            loss.value_and_grad(z, y, out=out)
+        assert np.all(out == 3.0)
