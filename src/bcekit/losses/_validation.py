@@ -151,6 +151,7 @@ def _check_broadcast(arr: np.ndarray, name: str, shape: tuple[int, ...], of: str
 
 
 def _as_float(x: Any, name: str) -> np.ndarray:
+    """``x`` as an array in its working dtype (no copy if it is one already)."""
     arr = _as_numeric(x, name)
     return arr.astype(working_dtype(arr.dtype), copy=False)
 
@@ -237,8 +238,11 @@ def check_not_empty(size: int, shape: tuple[int, ...], name: str, reduction: str
 
 
 def _plain(pred: Any, targets: Any, weight: Any) -> bool:
-    """Whether ``pred`` is a float32/float64 array and ``targets`` and ``weight`` (unless None)
-    are arrays of its dtype and shape."""
+    """Whether the inputs need neither conversion nor broadcasting.
+
+    That is, ``pred`` is a float32 or float64 array, and ``targets`` and ``weight`` (unless
+    None) are arrays of its dtype and shape.
+    """
     if type(pred) is not np.ndarray or pred.dtype not in _BITS:
         return False
     dtype, shape = pred.dtype, pred.shape

@@ -402,8 +402,11 @@ class BinaryCrossEntropyWithLogits(Loss):
     def value_and_grad(
         self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None, out: Any = None
     ) -> tuple[float | np.ndarray, np.ndarray]:
-        """As :meth:`Loss.value_and_grad`; the kernel writes the gradient straight into ``out``
-        when that is C-contiguous."""
+        """:meth:`Loss.value_and_grad`, with the gradient written straight into ``out``.
+
+        The kernel writes into a C-contiguous ``out`` directly; any other ``out`` receives a
+        copy.
+        """
         return _logits_value_and_grad(
             pred, targets, weight=weight, pos_weight=self.pos_weight,
             label_smoothing=self.label_smoothing, mask=mask, reduction=self.reduction,
