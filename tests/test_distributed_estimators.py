@@ -8,6 +8,8 @@ steps, so results must agree up to the order of floating-point additions.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -102,6 +104,25 @@ def test_logistic_weightings_equal_the_in_memory_fit(client, case):
     np.testing.assert_allclose(model.coef_, expected.coef_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(model.intercept_, expected.intercept_, rtol=1e-6, atol=1e-9)
     assert list(model.classes_) == ["a", "b"]
+
+
+def test_logistic_records_the_loss_on_in_memory_validation_data(client):
+    X, y, _ = logistic_data(6_000, 4, seed=11)
+    fit = {"X_val": X[:500] + 0.1, "y_val": y[:500]}
+    expected = LogisticRegression().fit(X, y, **fit)
+    model = LogisticRegression().fit(*chunked(X, y, rows=1_500), **fit)
+    got = [r["val_loss"] for r in model.history_]
+    np.testing.assert_allclose(got, [r["val_loss"] for r in expected.history_], rtol=1e-9)
+
+
+def test_the_estimators_do_not_import_dask_for_in_memory_data():
+    code = (
+        "import sys, numpy as np, bcekit, bcekit.distributed\n"
+        "bcekit.LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])\n"
+        "bcekit.MLPClassifier(max_iter=2).fit(np.eye(4), [0, 1, 0, 1])\n"
+        "assert not any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
 
 
 def test_logistic_keeps_float32_and_predicts_lazily(client):

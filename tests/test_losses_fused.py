@@ -212,3 +212,12 @@ def test_empty_input_with_a_sum_is_zero(calls):
         np.zeros(0), np.zeros(0), reduction="sum"
     )
     assert value == 0.0 and grad.shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_arrays_large_enough_for_the_parallel_kernel(dtype, calls, monkeypatch):
+    z, y, w = _inputs(dtype, 1 << 17)
+    kw = {"weight": w, "mask": w > 0.2, "pos_weight": 1.3, "reduction": "weighted_mean"}
+    fused = binary_cross_entropy_with_logits_value_and_grad(z, y, **kw)
+    assert len(calls) == 1
+    _assert_agree(fused, _numpy_path(monkeypatch, z, y, **kw), dtype)

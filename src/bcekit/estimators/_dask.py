@@ -232,8 +232,8 @@ def prepare(
     Raises
     ------
     ValueError
-        Not 1-D class labels, a kind of target outside ``kinds``, non-finite ``X``, negative
-        or non-finite weights, fewer than 2 classes (with positive weight).
+        No rows, not 1-D class labels, a kind of target outside ``kinds``, non-finite ``X``,
+        negative or non-finite weights, fewer than 2 classes (with positive weight).
     TypeError
         ``X`` does not hold numbers.
     """
@@ -247,6 +247,8 @@ def prepare(
         raise ValueError(
             f"y must be 1-D class labels for dask input ({supported}); got shape {y.shape}"
         )
+    if X.shape[0] == 0:
+        raise ValueError(f"X must have at least one row; got shape {X.shape}")
     if sample_weight is not None and sample_weight.ndim != 1:
         raise ValueError(
             f"sample_weight must be 1-D for dask input; got shape {sample_weight.shape}"
@@ -304,7 +306,8 @@ def prepare(
         model.feature_names_in_ = np.asarray(names, dtype=object)
     elif hasattr(model, "feature_names_in_"):
         del model.feature_names_in_
-    return DaskData(X, targets, weights, _pos_weight(model, targets, weighted), weighted.sum())
+    pos_weight = _pos_weight(model, targets, weighted)
+    return DaskData(X, targets, weights, pos_weight, float(weighted.sum()))
 
 
 def _target_kind(classes: np.ndarray, kinds: tuple[str, ...], supported: str) -> str:

@@ -306,13 +306,6 @@ def binary_inputs(
     else:
         targets = as_operand(targets, "targets", dtype, shape, name, high=1.0)
         weight = None if weight is None else as_operand(weight, "weight", dtype, shape, name)
-    return BinaryInputs(
-        pred=arr,
-        has_inf=has_inf,
-        targets=targets,
-        weight=weight,
-        pos_weight=None
-        if pos_weight is None
-        else as_operand(pos_weight, "pos_weight", dtype, shape, name),
-        mask=as_mask(mask, shape, name),
-    )
+    if pos_weight is not None:
+        pos_weight = as_operand(pos_weight, "pos_weight", dtype, shape, name)
+    return BinaryInputs(arr, has_inf, targets, weight, pos_weight, as_mask(mask, shape, name))
