@@ -103,7 +103,7 @@ def _load(data: str, options: dict[str, Any]) -> tuple[tuple[Any, Any], tuple[An
         from bcekit.datasets import load_nuclei
 
         try:
-            tiles = load_nuclei()
+            tiles = load_nuclei(stride=32)  # overlapping training tiles
         except ImportError as exc:
             raise CLIError(str(exc)) from exc
         return (tiles.train_images, tiles.train_masks), (tiles.val_images, tiles.val_masks)

@@ -1,7 +1,8 @@
 """A Dask client for a run: the scheduler the user names, or a LocalCluster on this machine.
 
-The LocalCluster listens on loopback only, has one single-threaded worker process per usable
-core (the per-block kernels are the unit of parallelism) and no dashboard.
+The LocalCluster listens on loopback only (its HTTP endpoints too, on a free port) and has one
+single-threaded worker process per usable core: the per-block kernels are the unit of
+parallelism.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def connect(address: str | None = None) -> Iterator[Any]:
                     n_workers=local_workers(),
                     threads_per_worker=1,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address="127.0.0.1:0",
                     silence_logs=logging.ERROR,
                 )
             )
