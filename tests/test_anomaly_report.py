@@ -1,4 +1,4 @@
-"""Tests for the anomaly report: bcekit.estimators.anomaly.anomaly_report and its figures."""
+"""Tests for the anomaly report: bcekit.estimators.anomaly_report.anomaly_report and its figures."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import train_test_split
 
-from bcekit.estimators.anomaly import AnomalyClassifier, anomaly_report
+from bcekit.estimators.anomaly import AnomalyClassifier
+from bcekit.estimators.anomaly_report import anomaly_report
 from bcekit.plots import anomaly as anomaly_plots
 from bcekit.plots.anomaly import FIGURE_FILES, plot_precision_recall, plot_roc
 

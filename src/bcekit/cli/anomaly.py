@@ -128,7 +128,8 @@ def anomaly(data: Path | None, output: Path, **options: Any) -> None:
 
     from bcekit.cli.artifacts import check_output_dir
     from bcekit.cli.console import note
-    from bcekit.estimators.anomaly import AnomalyClassifier, anomaly_report
+    from bcekit.estimators.anomaly import AnomalyClassifier
+    from bcekit.estimators.anomaly_report import anomaly_report
 
     objective, needs = OBJECTIVES[options["objective"]]
     if needs is not None and options[needs] is None:

@@ -1,11 +1,11 @@
 """How the distributed objectives evaluate a sum over row blocks, and ship parameters.
 
 An objective is called many times over the same persisted blocks, so the cost of a call's
-tasks matters (a few milliseconds each). :class:`BlockSum` runs **one task per worker** per
-call, which loops over the blocks that worker holds, and adds the few per-worker partials on
-the client (in a tree on the workers when there are more than :data:`SPLIT_EVERY`). Blocks
-whose holder is unknown (still being computed, or on a worker just lost) form a task of their
-own that Dask places where it likes. Without a distributed Client, one delayed task per block
+tasks matters (a few milliseconds each). :class:`BlockSum` runs **one task per worker
+thread** per call, which loops over its share of the blocks that worker holds, and adds these
+few partials on the client (in a tree on the workers when there are more than :data:`SPLIT_EVERY`). A block
+whose holder is unknown (on a worker just lost) is a task of its own, which Dask places where
+its data is recomputed. Without a distributed Client, one delayed task per block
 is added in a tree (:func:`tree_sum`) on the local scheduler.
 
 The parameters of each call travel inside the task when they are small and are broadcast to
@@ -83,7 +83,10 @@ class BlockSum:
                 [None] * n_blocks if a is None else list(a.to_delayed().ravel()) for a in arrays
             ]
         else:
+            from distributed import wait
+
             futures = {f.key: f for a in present for f in self._client.futures_of(a)}
+            wait(list(futures.values()))  # so that every block has a known holder
             columns = [
                 [None] * n_blocks if a is None else [futures[k] for k in _blocks_of(a)]
                 for a in arrays
@@ -103,21 +106,23 @@ class BlockSum:
             return tree_sum(parts).compute()
         client = self._client
         holders = client.who_has([block[self._anchor] for block in self._blocks])
-        groups: dict[str | None, list[int]] = defaultdict(list)
+        threads = client.nthreads()
+        groups: dict[Any, list[int]] = defaultdict(list)
         for index, block in enumerate(self._blocks):
-            where = holders.get(block[self._anchor].key) or [None]
-            groups[where[0]].append(index)
+            where = holders.get(block[self._anchor].key)
+            groups[where[0] if where else index].append(index)
         partials = [
             client.submit(
                 _group_sum,
                 func,
-                [self._blocks[i] for i in indices],
-                indices,
+                [self._blocks[i] for i in share],
+                share,
                 args,
                 pure=False,
-                **({} if worker is None else {"workers": [worker], "allow_other_workers": True}),
+                **_placement(where),
             )
-            for worker, indices in groups.items()
+            for where, indices in groups.items()
+            for share in _split(indices, threads.get(where, 1))
         ]
         while len(partials) > SPLIT_EVERY:
             partials = [
@@ -125,6 +130,19 @@ class BlockSum:
                 for i in range(0, len(partials), SPLIT_EVERY)
             ]
         return _add(*client.gather(partials))
+
+
+def _split(indices: list[int], parts: int) -> list[list[int]]:
+    """``indices`` dealt into at most ``parts`` non-empty lists (one per worker thread)."""
+    return [indices[i::parts] for i in range(min(parts, len(indices)))]
+
+
+def _placement(where: Any) -> dict[str, Any]:
+    """``submit`` keywords for a group: its worker's address, or a lone block (an int) that
+    any worker may take."""
+    if isinstance(where, str):
+        return {"workers": [where], "allow_other_workers": True}
+    return {}
 
 
 def ship(obj: Any, nbytes: int) -> Any:
