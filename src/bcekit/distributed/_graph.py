@@ -2,10 +2,10 @@
 
 An objective is called many times over the same persisted blocks, so the cost of a call's
 tasks matters (a few milliseconds each). :class:`BlockSum` runs **one task per worker
-thread** per call, which loops over its share of the blocks that worker holds, and adds these
-few partials on the client (in a tree on the workers when there are more than :data:`SPLIT_EVERY`). A block
-whose holder is unknown (on a worker just lost) is a task of its own, which Dask places where
-its data is recomputed. Without a distributed Client, one delayed task per block
+thread** per call, which loops over its share of the blocks that worker holds; the client adds
+these few partials (in a tree on the workers when there are more than :data:`SPLIT_EVERY`).
+A block whose holder is unknown (on a worker just lost) is a task of its own, which Dask
+places where its data is recomputed. Without a distributed Client, one delayed task per block
 is added in a tree (:func:`tree_sum`) on the local scheduler.
 
 The parameters of each call travel inside the task when they are small and are broadcast to
