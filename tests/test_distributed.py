@@ -115,3 +115,23 @@ def test_lost_worker_does_not_change_the_result(client):
     after = objective(coef, 0.0)
     np.testing.assert_allclose(after[0], before[0], rtol=1e-12)
     np.testing.assert_allclose(after[1], before[1], rtol=1e-12)
+
+
+def test_public_loss_delegates_dask_input_lazily(chunked):
+    from bcekit.losses import (
+        binary_cross_entropy_with_logits as public,
+    )
+    from bcekit.losses import (
+        binary_cross_entropy_with_logits_value_and_grad as public_value_and_grad,
+    )
+
+    z, y, w, _ = chunked
+    lazy = public(da.from_array(z, chunks=(1000, 3)), da.from_array(y, chunks=(1000, 3)))
+    assert hasattr(lazy, "dask")
+    np.testing.assert_allclose(lazy.compute(), public(z, y), rtol=1e-12)
+    value, grad = public_value_and_grad(
+        da.from_array(z, chunks=(1000, 3)), da.from_array(y, chunks=(1000, 3)), weight=w
+    )
+    expected = public_value_and_grad(z, y, weight=w)
+    np.testing.assert_allclose(value.compute(), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(grad.compute(), expected[1], rtol=1e-12)

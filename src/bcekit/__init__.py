@@ -20,7 +20,15 @@ _LAZY = {
     "AnomalyClassifier": "bcekit.estimators",
 }
 _SUBMODULES = {
-    "losses", "nn", "optim", "training", "estimators", "io", "data", "datasets", "plots",
+    "losses",
+    "nn",
+    "optim",
+    "training",
+    "estimators",
+    "io",
+    "data",
+    "datasets",
+    "plots",
     "distributed",
 }
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bcekit.distributed._compat import is_dask_collection
 from bcekit.losses._base import Loss, ValueAndGrad, scalar_as_1d
 from bcekit.losses._docs import COMMON_PARAMETERS, GRAD_RETURNS, RAISES, VALUE_RETURNS, document
 from bcekit.losses._elementwise import (
@@ -271,6 +272,18 @@ def binary_cross_entropy_with_logits(
     logits : array-like
         Real-valued scores; ``±inf`` allowed.
     """
+    if is_dask_collection(logits) or is_dask_collection(targets):  # lazy, chunk by chunk
+        from bcekit.distributed import binary_cross_entropy_with_logits as lazy
+
+        return lazy(
+            logits,
+            targets,
+            weight=weight,
+            pos_weight=pos_weight,
+            label_smoothing=label_smoothing,
+            mask=mask,
+            reduction=reduction,
+        )
     value, _ = _logits_value_and_grad(
         logits, targets, weight=weight, pos_weight=pos_weight, label_smoothing=label_smoothing,
         mask=mask, reduction=reduction, need_grad=False,
@@ -302,6 +315,18 @@ def binary_cross_entropy_with_logits_value_and_grad(
     logits : array-like
         Real-valued scores; ``±inf`` allowed.
     """
+    if is_dask_collection(logits) or is_dask_collection(targets):  # lazy, chunk by chunk
+        from bcekit.distributed import value_and_grad as lazy
+
+        return lazy(
+            logits,
+            targets,
+            weight=weight,
+            pos_weight=pos_weight,
+            label_smoothing=label_smoothing,
+            mask=mask,
+            reduction=reduction,
+        )
     return _logits_value_and_grad(
         logits, targets, weight=weight, pos_weight=pos_weight, label_smoothing=label_smoothing,
         mask=mask, reduction=reduction, need_grad=True,
