@@ -12,8 +12,11 @@ $(VENV)/.stamp-base: pyproject.toml
 	$(PIP) install -e .
 	touch $@
 
+# The data extra and stardist (its wheel ships the nuclei image; --no-deps skips its
+# TensorFlow-era dependencies) let the suite run on the real data sets too.
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install -e '.[test,dask]'
+	$(PIP) install -e '.[test,dask,data]'
+	$(PIP) install --no-deps 'stardist>=0.9'
 	touch $@
 
 $(VENV)/.stamp-bench: $(VENV)/.stamp-test

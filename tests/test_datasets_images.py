@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,5 +147,6 @@ def test_missing_tifffile_says_what_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tifffile)
+    monkeypatch.setattr(nuclei, "nuclei_files", lambda: (Path("img2d.tif"), Path("mask2d.tif")))
     with pytest.raises(ImportError, match="pip install tifffile"):
         nuclei.read_nuclei()

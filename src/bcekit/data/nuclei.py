@@ -59,11 +59,11 @@ def nuclei_files() -> tuple[Path, Path]:
 
 def read_nuclei() -> tuple[np.ndarray, np.ndarray]:
     """The full image (float64, raw intensities) and its binary mask (uint8), each 2-D."""
+    image_path, mask_path = nuclei_files()
     try:
         import tifffile
     except ImportError as exc:
         raise ImportError("reading the nuclei data needs tifffile: pip install tifffile") from exc
-    image_path, mask_path = nuclei_files()
     image = np.asarray(tifffile.imread(image_path), dtype=np.float64)
     labels = np.asarray(tifffile.imread(mask_path))
     if image.ndim != 2 or image.shape != labels.shape:
