@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench lint format clean chromium
 
 $(VENV)/.stamp-base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,18 @@ $(VENV)/.stamp-base: pyproject.toml
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
 	$(PIP) install -e '.[test,dask,data]'
 	$(PIP) install --no-deps 'stardist>=0.9'
+	@$(MAKE) --no-print-directory chromium
 	touch $@
+
+# The report test opens report.html in headless Chromium. Installing it is best effort:
+# without root rights or a package mirror the test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		( $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		  { $$SUDO apt-get update -qq >/dev/null 2>&1 && \
+		    $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1; } ) || \
+		echo "chromium could not be installed; the report rendering test will skip"; }
 
 $(VENV)/.stamp-bench: $(VENV)/.stamp-test
 	$(PIP) install -e '.[bench]'

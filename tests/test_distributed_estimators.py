@@ -148,6 +148,31 @@ def test_logistic_keeps_float32_and_predicts_lazily(client):
     np.testing.assert_array_equal(labels_out.compute(), model.predict(X))
 
 
+def test_logistic_on_a_dask_dataframe_equals_the_in_memory_fit(client):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y, sw = logistic_data(6_000, 3, seed=5)
+    frame = pd.DataFrame(X, columns=["alpha", "beta", "gamma"])
+    frame["label"], frame["weight"] = np.array(["no", "yes"])[y], sw
+    ddf = dd.from_pandas(frame, npartitions=4)
+    features = ["alpha", "beta", "gamma"]
+    expected = LogisticRegression(tol=1e-8).fit(
+        frame[features], frame["label"], sample_weight=frame["weight"]
+    )
+    model = LogisticRegression(tol=1e-8).fit(
+        ddf[features], ddf["label"], sample_weight=ddf["weight"]
+    )
+    assert relative_difference(model.coef_, expected.coef_) <= 1e-6
+    assert list(model.feature_names_in_) == features
+    assert list(model.classes_) == ["no", "yes"]
+    proba = model.predict_proba(ddf[features])
+    assert isinstance(proba, da.Array) and proba.shape[1] == 2
+    np.testing.assert_allclose(proba.compute(), expected.predict_proba(frame[features]), rtol=1e-5)
+    np.testing.assert_array_equal(
+        model.predict(ddf[features]).compute(), expected.predict(frame[features])
+    )
+
+
 @pytest.mark.parametrize(
     ("params", "change", "fragment"),
     [

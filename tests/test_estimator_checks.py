@@ -1,7 +1,7 @@
 """scikit-learn's estimator checks, every one of them, on both estimators.
 
-No check is marked as an expected failure. Checks that scikit-learn itself skips here depend
-on the environment only: pandas is not installed and ``SCIPY_ARRAY_API`` is not set.
+No check is marked as an expected failure. The checks that scikit-learn itself skips here
+depend on the environment only: ``SCIPY_ARRAY_API`` is not set.
 """
 
 from __future__ import annotations

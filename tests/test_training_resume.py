@@ -10,7 +10,7 @@ import pytest
 from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import mlp
 from bcekit.optim import Adam, ReduceLROnPlateau, WarmupCosineLR
-from bcekit.training import Checkpoint, Trainer
+from bcekit.training import Callback, Checkpoint, LastEpochState, Trainer
 
 
 def data():
@@ -123,6 +123,40 @@ def test_state_scalars_are_json_and_arrays_are_plain_ndarrays():
     assert arrays and all(type(a) is np.ndarray for a in arrays)
     scalars = {k: v for k, v in state.items() if k not in {"model", "best_model", "optimizer"}}
     assert json.loads(json.dumps(scalars)) == scalars
+
+
+def test_state_without_history_leaves_only_the_records_out():
+    X, y, Xv, yv = data()
+    trainer = make_trainer("plateau", seed=0)
+    trainer.fit(X, y, validation_data=(Xv, yv))
+    full, bare = trainer.state(), trainer.state(include_history=False)
+    assert len(full["history"]) == 8 and bare["history"] == []
+    assert full.keys() == bare.keys()
+    assert {
+        k: v for k, v in full.items() if k not in {"history", "model", "best_model", "optimizer"}
+    } == {k: v for k, v in bare.items() if k not in {"history", "model", "best_model", "optimizer"}}
+
+
+class _StatesAtEpochEnd(Callback):
+    def __init__(self):
+        self.states = []
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.states.append(trainer.state())
+
+
+def test_last_epoch_state_equals_the_state_at_the_last_epoch_end():
+    X, y, Xv, yv = data()
+    kept, seen = LastEpochState(), _StatesAtEpochEnd()
+    assert kept.state is None
+    trainer = make_trainer("cosine", seed=1, callbacks=[seen, kept])
+    trainer.fit(X, y, validation_data=(Xv, yv))
+    expected, got = seen.states[-1], kept.state
+    assert got["epoch"] == expected["epoch"] == 8
+    assert [r["epoch"] for r in got["history"]] == list(range(1, 9))
+    assert got["history"][:-1] == expected["history"][:-1]
+    for key, value in expected["model"].items():
+        np.testing.assert_array_equal(got["model"][key], value)
 
 
 def test_fit_epoch_repeated_equals_one_fit():

@@ -12,6 +12,7 @@ one distributed pass per L-BFGS evaluation:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -37,10 +38,15 @@ def _frames_to_arrays(objs: list[Any]) -> list[Any]:
         return objs
     lengths = dask.compute(*[frame.map_partitions(len) for frame in frames])
     counted = iter(lengths)
-    return [
-        obj.to_dask_array(lengths=tuple(int(n) for n in next(counted))) if _is_frame(obj) else obj
-        for obj in objs
-    ]
+    with warnings.catch_warnings():
+        # String labels become object arrays, which is what the label encoding expects.
+        warnings.filterwarnings("ignore", message=".*converting pandas extension dtypes")
+        return [
+            obj.to_dask_array(lengths=tuple(int(n) for n in next(counted)))
+            if _is_frame(obj)
+            else obj
+            for obj in objs
+        ]
 
 
 def as_row_blocks(X: Any, *columns: Any) -> tuple[Any, ...]:

@@ -28,7 +28,12 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 __all__ = [
     "BINARY",
@@ -474,3 +479,57 @@ class DenseInput:
         if name == "model":
             raise AttributeError(name)
         return getattr(self.model, name)
+
+
+def loss_weights(weights: np.ndarray, targets: Targets) -> np.ndarray:
+    """Weights that broadcast against the encoded targets (one per row for class ids)."""
+    return weights.ravel() if targets.kind == MULTICLASS else weights
+
+
+def validation_set(
+    estimator: Any,
+    X: Any,
+    targets: Targets,
+    X_val: Any,
+    y_val: Any,
+    sample_weight_val: Any,
+) -> tuple[Any, np.ndarray, np.ndarray] | None:
+    """``(X_val, encoded y_val, loss weights)`` checked against the training data, or None.
+
+    Raises
+    ------
+    ValueError
+        Only one of ``X_val``/``y_val`` given, a feature count or class that the training data
+        does not have, or another kind of target.
+    """
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val and y_val must be given together")
+    if X_val is None:
+        return None
+    X_val, y_val = validate_data(
+        estimator,
+        X_val,
+        y_val,
+        accept_sparse="csr",
+        dtype=X.dtype,
+        multi_output=True,
+        reset=False,
+    )
+    val_targets = encode_targets(y_val, X.dtype, classes=targets.classes)
+    if val_targets.kind != targets.kind:
+        raise ValueError(f"y_val is {val_targets.kind} but y is {targets.kind}; they must match")
+    w_val = _check_sample_weight(
+        sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True
+    ).reshape(-1, 1)
+    return X_val, val_targets.encoded, loss_weights(w_val, val_targets)
+
+
+def kept_training_state(estimator: Any) -> dict[str, Any]:
+    """The training state an estimator's last minibatch ``fit`` kept (see ``training_state``)."""
+    state = getattr(estimator, "_training_state", None)
+    if state is None:
+        raise ValueError(
+            f"this {type(estimator).__name__} holds no training state: fit() with a minibatch "
+            "solver keeps one; a loaded model or a full-batch solver has none"
+        )
+    return state

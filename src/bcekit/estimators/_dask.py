@@ -364,7 +364,7 @@ def fit_logistic(
     to the minibatch solvers, which dask input does not offer.
     """
     from bcekit.distributed import DistributedLogisticObjective
-    from bcekit.estimators.mlp import validation_set
+    from bcekit.estimators._base import validation_set
 
     if model.loss != "bce" or model.solver not in ("lbfgs", "gd") or minibatch_options:
         raise ValueError(

@@ -37,15 +37,16 @@ from bcekit.estimators._base import (
     Targets,
     check_loss_options,
     encode_targets,
+    kept_training_state,
     make_loss,
     resolve_pos_weight,
     resolve_weights,
+    validation_set,
 )
 from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_logistic, map_rows
-from bcekit.estimators.mlp import LastEpochState, kept_training_state, validation_set
 from bcekit.nn import Dense
 from bcekit.optim import SGD, Adam
-from bcekit.training import Callback, Trainer
+from bcekit.training import Callback, LastEpochState, Trainer
 
 __all__ = ["LogisticRegression"]
 

@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import validate_data
 
 from bcekit.estimators._base import (
     BINARY,
@@ -32,14 +32,17 @@ from bcekit.estimators._base import (
     Targets,
     check_loss_options,
     encode_targets,
+    kept_training_state,
+    loss_weights,
     make_loss,
     resolve_pos_weight,
     resolve_weights,
+    validation_set,
 )
 from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_mlp, map_rows
 from bcekit.nn import Sequential, mlp, pack_parameters
 from bcekit.optim import SGD, Adam, ReduceLROnPlateau, WarmupCosineLR
-from bcekit.training import Callback, History, Trainer
+from bcekit.training import Callback, History, LastEpochState, Trainer
 
 __all__ = ["MLPClassifier"]
 
@@ -410,7 +413,7 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
                 self._partial_trainer.history = History.from_dicts(self.history_)
                 self._partial_trainer.epoch = len(self.history_)
         history = self._partial_trainer.fit_epoch(
-            X, targets.encoded, sample_weight=_loss_weights(weights, targets)
+            X, targets.encoded, sample_weight=loss_weights(weights, targets)
         )
         self._record(history.to_dicts())
         return self
@@ -533,9 +536,9 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         """``(X, y, w)`` to train on and the validation tuple (or None), loss-ready."""
         given = validation_set(self, X, targets, X_val, y_val, sample_weight_val)
         if given is not None:
-            return (X, targets.encoded, _loss_weights(weights, targets)), given
+            return (X, targets.encoded, loss_weights(weights, targets)), given
         if not self.early_stopping:
-            return (X, targets.encoded, _loss_weights(weights, targets)), None
+            return (X, targets.encoded, loss_weights(weights, targets)), None
         n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
         if n_val < 2 or X.shape[0] - n_val < 2:
             raise ValueError(
@@ -552,7 +555,7 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
             idx_train, idx_val = train_test_split(
                 np.arange(X.shape[0]), test_size=n_val, random_state=rng
             )
-        Y, W = targets.encoded, _loss_weights(weights, targets)
+        Y, W = targets.encoded, loss_weights(weights, targets)
         return (X[idx_train], Y[idx_train], W[idx_train]), (X[idx_val], Y[idx_val], W[idx_val])
 
     def _make_trainer(
@@ -664,99 +667,6 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         model._partial_trainer = None
         model._record(meta["history_"] or [])
         return model
-
-
-def validation_set(
-    estimator: Any,
-    X: Any,
-    targets: Targets,
-    X_val: Any,
-    y_val: Any,
-    sample_weight_val: Any,
-) -> tuple[Any, np.ndarray, np.ndarray] | None:
-    """``(X_val, encoded y_val, loss weights)`` checked against the training data, or None.
-
-    Raises
-    ------
-    ValueError
-        Only one of ``X_val``/``y_val`` given, a feature count or class that the training data
-        does not have, or another kind of target.
-    """
-    if (X_val is None) != (y_val is None):
-        raise ValueError("X_val and y_val must be given together")
-    if X_val is None:
-        return None
-    X_val, y_val = validate_data(
-        estimator,
-        X_val,
-        y_val,
-        accept_sparse="csr",
-        dtype=X.dtype,
-        multi_output=True,
-        reset=False,
-    )
-    val_targets = encode_targets(y_val, X.dtype, classes=targets.classes)
-    if val_targets.kind != targets.kind:
-        raise ValueError(f"y_val is {val_targets.kind} but y is {targets.kind}; they must match")
-    w_val = _check_sample_weight(
-        sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True
-    ).reshape(-1, 1)
-    return X_val, val_targets.encoded, _loss_weights(w_val, val_targets)
-
-
-class LastEpochState(Callback):
-    """Keeps ``trainer.state()`` as of the start of training and the end of each epoch.
-
-    Such a state lies between epochs, so ``Trainer.fit(resume_from=state)`` continues from
-    it exactly, even when training was later interrupted in the middle of an epoch.
-
-    The History's records are append-only, so each epoch keeps the state without them plus
-    the number of records, and :attr:`state` copies that many when read: the cost per epoch
-    does not grow with the number of epochs.
-    """
-
-    def __init__(self) -> None:
-        self._kept: dict[str, Any] | None = None
-        self._history = History()
-        self._epochs = 0
-
-    @property
-    def state(self) -> dict[str, Any] | None:
-        """The latest state kept (None before training starts)."""
-        if self._kept is None:
-            return None
-        records = History(self._history.records[: self._epochs]).to_dicts()
-        return {**self._kept, "history": records}
-
-    def _keep(self, trainer: Trainer) -> None:
-        self._history, self._epochs = trainer.history, len(trainer.history)
-        trainer.history = History()
-        try:
-            self._kept = trainer.state()
-        finally:
-            trainer.history = self._history
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        self._keep(trainer)
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
-        self._keep(trainer)
-
-
-def kept_training_state(estimator: Any) -> dict[str, Any]:
-    """The training state an estimator's last minibatch ``fit`` kept (see ``training_state``)."""
-    state = getattr(estimator, "_training_state", None)
-    if state is None:
-        raise ValueError(
-            f"this {type(estimator).__name__} holds no training state: fit() with a minibatch "
-            "solver keeps one; a loaded model or a full-batch solver has none"
-        )
-    return state
-
-
-def _loss_weights(weights: np.ndarray, targets: Targets) -> np.ndarray:
-    """Weights that broadcast against the encoded targets (one per row for class ids)."""
-    return weights.ravel() if targets.kind == MULTICLASS else weights
 
 
 class _ValidationAccuracy(Callback):

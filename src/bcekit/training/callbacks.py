@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bcekit.training.history import History
+
 if TYPE_CHECKING:
-    from bcekit.training.history import History
     from bcekit.training.loop import Trainer
 
-__all__ = ["Callback", "Checkpoint"]
+__all__ = ["Callback", "Checkpoint", "LastEpochState"]
 
 
 class Callback:
@@ -68,3 +69,38 @@ class Checkpoint(Callback):
         if not self.best_only or trainer.history.best_epoch == epoch:
             self.save(trainer.state())
         return None
+
+
+class LastEpochState(Callback):
+    """Keeps ``trainer.state()`` as of the start of training and the end of each epoch.
+
+    Such a state lies between epochs, so ``Trainer.fit(resume_from=state)`` continues from
+    it exactly, even when training was later interrupted in the middle of an epoch.
+
+    The History's records are append-only, so each epoch keeps the state without them plus
+    the number of records, and :attr:`state` copies that many when read: the cost per epoch
+    does not grow with the number of epochs.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[str, Any] | None = None
+        self._history = History()
+        self._epochs = 0
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The latest state kept (None before training starts)."""
+        if self._kept is None:
+            return None
+        records = History(self._history.records[: self._epochs]).to_dicts()
+        return {**self._kept, "history": records}
+
+    def _keep(self, trainer: Trainer) -> None:
+        self._history, self._epochs = trainer.history, len(trainer.history)
+        self._kept = trainer.state(include_history=False)
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self._keep(trainer)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        self._keep(trainer)

@@ -459,8 +459,14 @@ class Trainer:
         val = _as_validation(validation_data)
         return self._run(train, val, self.epoch + 1, early_stopping=False)
 
-    def state(self) -> dict[str, Any]:
+    def state(self, *, include_history: bool = True) -> dict[str, Any]:
         """Everything needed to continue training exactly; see :meth:`fit` ``resume_from``.
+
+        Parameters
+        ----------
+        include_history : bool, default True
+            False leaves out the History records (``"history"`` is then an empty list), for
+            callers that keep them another way.
 
         Returns
         -------
@@ -480,7 +486,7 @@ class Trainer:
             "best_loss": None if math.isinf(self._best_loss) else self._best_loss,
             "best_epoch": self._best_epoch,
             "wait": self._wait,
-            "history": self.history.to_dicts(),
+            "history": self.history.to_dicts() if include_history else [],
             "model": self.model.state_dict(),
             "best_model": None if best is None else {k: v.copy() for k, v in best.items()},
             "optimizer": self.optimizer.state_dict(),
