@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from bcekit.io import load_training_state, save_training_state
 from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import mlp
 from bcekit.optim import Adam, ReduceLROnPlateau, WarmupCosineLR
@@ -39,8 +40,8 @@ def through_storage(state):
     return scalars
 
 
-def make_trainer(schedule, seed, callbacks=(), model_seed=0, patience=50, tol=1e-4):
-    model = mlp(4, [6], 1, random_state=model_seed)
+def make_trainer(schedule, seed, callbacks=(), model_seed=0, patience=50, tol=1e-4, dropout=0.0):
+    model = mlp(4, [6], 1, dropout=dropout, random_state=model_seed)
     scheduler = {
         "plateau": lambda: ReduceLROnPlateau(factor=0.5, patience=1),
         "cosine": lambda: WarmupCosineLR(4, 40),
@@ -80,6 +81,40 @@ def test_resume_continues_exactly_like_the_uninterrupted_run(schedule):
     for key, value in full.model.state_dict().items():
         np.testing.assert_array_equal(resumed.model.state_dict()[key], value)
     assert resumed.optimizer.step_count == full.optimizer.step_count
+
+
+def test_resume_through_files_continues_the_dropout_masks(tmp_path):
+    X, y, Xv, yv = data()
+    saved = []
+    full = make_trainer(
+        None, seed=3, callbacks=[Checkpoint(saved.append, best_only=False)], dropout=0.3
+    )
+    full.fit(X, y, validation_data=(Xv, yv))
+    assert list(saved[2]["random_streams"]) == ["2"]  # Dense, ReLU, Dropout, Dense
+    save_training_state(saved[2], tmp_path / "state")
+
+    resumed = make_trainer(None, seed=99, model_seed=5, dropout=0.3)
+    resumed.fit(X, y, validation_data=(Xv, yv), resume_from=load_training_state(tmp_path / "state"))
+    for key, value in full.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[key], value)
+
+    fresh_masks = make_trainer(None, seed=99, model_seed=5, dropout=0.3)
+    stale = {**saved[2], "random_streams": {}}  # as a state from before the streams were kept
+    fresh_masks.fit(X, y, validation_data=(Xv, yv), resume_from=stale)
+    assert any(
+        not np.array_equal(fresh_masks.model.state_dict()[k], v)
+        for k, v in full.model.state_dict().items()
+    )
+
+
+def test_load_state_rejects_random_streams_that_do_not_fit_the_model():
+    trainer = make_trainer(None, seed=0, dropout=0.3)
+    state = trainer.state()
+    good = state["random_streams"]["2"]
+    with pytest.raises(ValueError, match="random_streams.*no generator in: \\['7'\\]"):
+        trainer.load_state({**state, "random_streams": {"7": good}})
+    with pytest.raises(ValueError, match="random_streams'\\]\\['2'\\] is not a state of a PCG64"):
+        trainer.load_state({**state, "random_streams": {"2": {"bit_generator": "MT19937"}}})
 
 
 def test_early_stopping_state_survives_a_resume():

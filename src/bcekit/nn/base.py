@@ -98,6 +98,18 @@ class Layer:
         """A copy of every parameter value, keyed by :meth:`named_parameters` names."""
         return {name: p.value.copy() for name, p in self.named_parameters()}
 
+    def random_streams(self, prefix: str = "") -> dict[str, np.random.Generator]:
+        """Every random generator in the layer tree (a layer's ``rng``), by dotted layer name.
+
+        Dropout draws its masks from one; saving their ``bit_generator.state`` with the
+        weights lets a resumed run draw the same masks as an uninterrupted one.
+        """
+        own = getattr(self, "rng", None)
+        streams = {prefix.rstrip(".") or "": own} if isinstance(own, np.random.Generator) else {}
+        for child_name, child in self.children():
+            streams.update(child.random_streams(f"{prefix}{child_name}."))
+        return streams
+
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         """Copy values from ``state`` into the existing parameter arrays, in place.
 

@@ -424,8 +424,8 @@ class Trainer:
             A :meth:`state` to continue from instead of starting afresh; training then runs
             from epoch ``state["epoch"] + 1`` to ``max_epochs``. For a state taken between
             epochs (as :class:`Checkpoint` does) this is exactly what the original run did,
-            given the same data and configuration; the seed comes from the state. Random
-            state kept inside the model (e.g. Dropout masks) is not part of it.
+            given the same data and configuration; the seed comes from the state, and the
+            model's random streams (Dropout's masks) continue where they were.
 
         Returns
         -------
@@ -476,7 +476,8 @@ class Trainer:
             improvement); ``"history"`` (:meth:`History.to_dicts`); ``"model"`` and
             ``"best_model"`` (name -> ndarray copies, ``best_model`` None unless
             ``restore_best``); ``"optimizer"`` (its :meth:`state_dict`: scalars and arrays);
-            ``"scheduler"`` (JSON scalars, or None).
+            ``"scheduler"`` (JSON scalars, or None); ``"random_streams"`` (layer name ->
+            ``bit_generator.state`` of each :meth:`Layer.random_streams` generator).
         """
         best = self._best_state
         return {
@@ -491,6 +492,9 @@ class Trainer:
             "best_model": None if best is None else {k: v.copy() for k, v in best.items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "random_streams": {
+                name: rng.bit_generator.state for name, rng in self.model.random_streams().items()
+            },
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -523,6 +527,24 @@ class Trainer:
         best = state["best_model"]
         self._best_state = None if best is None else {k: np.array(v) for k, v in best.items()}
         self.history = History.from_dicts(state["history"])
+        self._load_random_streams(state.get("random_streams", {}))
+
+    def _load_random_streams(self, saved: Mapping[str, Any]) -> None:
+        """Set the model's generators to ``saved`` states (a state without them keeps its own)."""
+        streams = self.model.random_streams()
+        unknown = sorted(set(saved) - set(streams))
+        if unknown:
+            raise ValueError(
+                f"state['random_streams'] names layers the model has no generator in: {unknown}"
+            )
+        for name, bit_state in saved.items():
+            try:
+                streams[name].bit_generator.state = dict(bit_state)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(
+                    f"state['random_streams'][{name!r}] is not a state of a "
+                    f"{type(streams[name].bit_generator).__name__} generator: {exc}"
+                ) from exc
 
     # --- the run ---------------------------------------------------------------------------
 
