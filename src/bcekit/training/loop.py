@@ -2,8 +2,8 @@ r"""The training loop: minibatch descent with validation, early stopping, callba
 
 :class:`Trainer` joins three duck-typed parts:
 
-* a **model** with ``forward(X) -> logits``, ``backward(grad)`` (accumulating into its
-  parameters' ``grad``), ``zero_grad()``, ``train()``/``eval()`` and
+* a **model** with ``forward(X) -> logits``, ``backward(grad)`` (accumulating into the
+  ``grad`` of its ``parameters()``, which are reset before each step), ``train()``/``eval()`` and
   ``state_dict()``/``load_state_dict()`` (any :class:`bcekit.nn.Layer`);
 * a **loss** with ``value_and_grad(logits, targets, *, weight, mask) -> (value, grad)`` and
   ``loss(logits, targets, *, weight, mask) -> value``, whose ``reduction`` is ``"mean"`` or
@@ -83,12 +83,14 @@ class _Data:
         return self.X.shape[0]
 
     def take(self, rows: slice | np.ndarray) -> tuple[Any, np.ndarray, Any, Any]:
-        return (
-            self.X[rows],
-            self.y[rows],
-            None if self.weight is None else self.weight[rows],
-            None if self.mask is None else self.mask[rows],
-        )
+        """The rows ``rows`` of each array: views for a slice, copies for row numbers."""
+
+        def pick(a: Any) -> Any:
+            if a is None or isinstance(rows, slice) or not isinstance(a, np.ndarray):
+                return None if a is None else a[rows]
+            return np.take(a, rows, axis=0)  # about twice as fast as a[rows] on row blocks
+
+        return pick(self.X), pick(self.y), pick(self.weight), pick(self.mask)
 
 
 def _as_data(prefix: str, X: Any, y: Any, sample_weight: Any, mask: Any) -> _Data:
@@ -250,7 +252,7 @@ class Trainer:
     Parameters
     ----------
     model : Layer-like
-        ``forward``, ``backward``, ``zero_grad``, ``train``, ``eval``, ``state_dict``,
+        ``forward``, ``backward``, ``parameters``, ``train``, ``eval``, ``state_dict``,
         ``load_state_dict``; it returns logits.
     loss : loss object
         ``value_and_grad`` and ``__call__``, with ``reduction`` ``"weighted_mean"`` or
@@ -340,7 +342,7 @@ class Trainer:
         _require(
             model,
             "model",
-            ("forward", "backward", "zero_grad", "train", "eval", "state_dict", "load_state_dict"),
+            ("forward", "backward", "parameters", "train", "eval", "state_dict", "load_state_dict"),
         )
         _require(loss, "loss", ("value_and_grad", "__call__"))
         _require(optimizer, "optimizer", ("params", "step", "lr", "state_dict", "load_state_dict"))
@@ -635,13 +637,15 @@ class Trainer:
         order = np.random.default_rng([self._seed, k]).permutation(data.n) if self.shuffle else None
         per_batch = self._step_schedule("batch")
         params = self.optimizer.params
+        model_params = self.model.parameters()  # listed once: their gradients reset each step
         total = norm = 0.0
         for b, start in enumerate(range(0, data.n, batch), start=1):
             rows = slice(start, start + batch) if order is None else order[start : start + batch]
             xb, yb, wb, mb = data.take(rows)
             if per_batch is not None:
                 self.optimizer.lr = per_batch.lr_at(self.global_step)
-            self.model.zero_grad()
+            for p in model_params:
+                p.grad.fill(0)
             with np.errstate(all="ignore"):  # non-finite results are detected explicitly
                 logits = self.model.forward(xb)
                 if not _finite([logits]):
