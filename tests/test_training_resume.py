@@ -111,9 +111,9 @@ def test_load_state_rejects_random_streams_that_do_not_fit_the_model():
     trainer = make_trainer(None, seed=0, dropout=0.3)
     state = trainer.state()
     good = state["random_streams"]["2"]
-    with pytest.raises(ValueError, match="random_streams.*no generator in: \\['7'\\]"):
+    with pytest.raises(ValueError, match=r"random_streams.*no generator in: \['7'\]"):
         trainer.load_state({**state, "random_streams": {"7": good}})
-    with pytest.raises(ValueError, match="random_streams'\\]\\['2'\\] is not a state of a PCG64"):
+    with pytest.raises(ValueError, match=r"random_streams'\]\['2'\] is not a state of a PCG64"):
         trainer.load_state({**state, "random_streams": {"2": {"bit_generator": "MT19937"}}})
 
 
