@@ -116,6 +116,31 @@ def test_train_on_a_parquet_directory_equals_the_in_memory_fit(scheduler, tmp_pa
     np.testing.assert_allclose(scores["roc_auc"], auc, rtol=1e-9)
 
 
+def test_train_an_mlp_on_a_parquet_directory(scheduler, tmp_path):
+    sizes = [800, 600]
+    data = write_files(tmp_path / "data", sizes)
+    out = tmp_path / "run"
+    result = invoke(
+        "train", data, "--target", "label", "--output", out, "--scheduler", scheduler,
+        "--model", "mlp", "--hidden", 8, "--epochs", 6, "--batch-size", 256, "--seed", 1,
+        "--validation-fraction", 0.25, "--loss", "focal", "--learning-rate", 0.03,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "training mlp on" in result.stderr
+
+    fitted = io.load(out)
+    assert type(fitted).__name__ == "MLPClassifier" and fitted.loss == "focal"
+    assert 1 <= fitted.n_iter_ <= 6 and len(fitted.history_) == fitted.n_iter_
+    X, y, val = replay_split(data, sizes, seed=1, fraction=0.25)
+    pre = json.loads((out / "preprocess.json").read_text())
+    Z = (X - np.asarray(pre["mean"])) / np.asarray(pre["scale"])
+    scores = json.loads((out / "metrics.json").read_text())["models"]["mlp"]
+    auc = roc_auc_score(y[val], fitted.predict_proba(Z[val])[:, 1])
+    np.testing.assert_allclose(scores["roc_auc"], auc, rtol=1e-6)
+    assert auc > 0.8, auc
+    assert (out / "report.html").is_file() and (out / "loss_curve.png").is_file()
+
+
 def test_glob_with_mean_imputation_on_a_local_cluster(tmp_path, monkeypatch):
     from bcekit.distributed import cluster
 
@@ -163,7 +188,7 @@ BAD = {
     "columns differ": ((), "part-9.parquet: its columns"),
     "not parquet": ((), "x.parquet: cannot read as Parquet"),
     "empty folder": ((), "is a directory with no Parquet files"),
-    "mlp": (("--model", "mlp"), "trains --model logistic"),
+    "focal logistic": (("--loss", "focal"), "trains --model logistic with --loss bce"),
     "median": (("--impute", "median"), "--impute mean"),
     "resume": (("--resume", "somewhere"), "--resume continues single-file runs"),
 }

@@ -290,11 +290,14 @@ def _report(
 def _train_on_dask(
     data: Path, output: Path, resume: Path | None, scheduler: str | None, options: dict[str, Any]
 ) -> int:
-    """Logistic regression on Parquet files read by Dask workers; the report as usual.
+    """Train on Parquet files read by Dask workers; the report as usual.
 
     The preprocessing, the split and the validation scores are computed on the workers
     (:mod:`bcekit.distributed.tables`); only the validation labels and probabilities come
-    back to this process for the report.
+    back to this process for the report. Logistic regression runs L-BFGS over the
+    distributed objective; the MLP takes synchronous data-parallel minibatch steps for
+    ``--epochs`` epochs (it stops earlier when the training loss stops improving), since
+    validation-based early stopping needs the validation rows in this process.
     """
     from bcekit.cli import fitting
     from bcekit.cli.artifacts import publish, save_model_dir
@@ -303,10 +306,10 @@ def _train_on_dask(
 
     if resume is not None:
         raise CLIError("--resume continues single-file runs; a Dask run has no checkpoint")
-    if options["kind"] != "logistic" or options["loss"] != "bce":
+    if options["kind"] == "logistic" and options["loss"] != "bce":
         raise CLIError(
             "a Parquet directory or --scheduler trains --model logistic with --loss bce; "
-            "train the MLP or focal loss on a single file"
+            "use --model mlp for focal loss, or a single file"
         )
     try:
         import dask
@@ -332,10 +335,12 @@ def _train_on_dask(
             n_train, n_val = len(prepared.y_train), len(prepared.y_val)
             workers = len(client.scheduler_info()["workers"])
             note(
-                f"training logistic on {n_train} rows from {len(files.paths)} files with "
-                f"{workers} Dask workers, validating on {n_val}"
+                f"training {options['kind']} on {n_train} rows from {len(files.paths)} files "
+                f"with {workers} Dask workers, validating on {n_val}"
             )
-            model = fitting.build_estimator(options, verbose=0).set_params(solver="lbfgs")
+            model = fitting.build_estimator(options, verbose=0)
+            if options["kind"] == "logistic":
+                model.set_params(solver="lbfgs")
             fitting.fit(model, prepared.X_train, prepared.y_train, None, None)
             proba, y_val = dask.compute(
                 model.predict_proba(prepared.X_val)[:, 1], prepared.y_val.astype("int64")
