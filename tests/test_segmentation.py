@@ -254,14 +254,32 @@ def test_state_round_trip_rebuilds_the_same_model(tiny_model, shapes):
 
 
 def test_save_and_load_with_bcekit_io(tiny_model, shapes, tmp_path):
-    io = pytest.importorskip("bcekit.io")
-    if not hasattr(io, "save"):
-        pytest.skip("bcekit.io.save is not available yet")
+    from bcekit import io
+
     images, _ = shapes
     io.save(tiny_model, tmp_path / "net")
     loaded = io.load(tmp_path / "net")
     np.testing.assert_array_equal(loaded.predict(images[:3]), tiny_model.predict(images[:3]))
     assert loaded.history_ == tiny_model.history_
+
+
+def test_batch_norm_keeps_running_statistics_and_predicts_per_image(shapes, tmp_path):
+    from bcekit import io
+
+    images, masks = shapes
+    net = SegmentationNet(**TINY, batch_norm=True).fit(images, masks)
+    buffers = dict(net.network_.named_buffers())
+    assert len(buffers) == 2 * 2 * 3  # mean and variance, 2 per block, 3 blocks
+    for name, values in buffers.items():  # moved away from their initial zeros and ones
+        assert np.any(values != (1.0 if name.endswith("running_var") else 0.0)), name
+    alone = net.predict_proba(images[:2])
+    in_a_batch = net.predict_proba(images[:10])[:2]
+    np.testing.assert_allclose(alone, in_a_batch, rtol=1e-5, atol=1e-6)
+
+    io.save(net, tmp_path / "bn")
+    loaded = io.load(tmp_path / "bn")
+    assert loaded.batch_norm is True
+    np.testing.assert_array_equal(loaded.predict_proba(images[:4]), net.predict_proba(images[:4]))
 
 
 # --- metrics and report ---------------------------------------------------------------------

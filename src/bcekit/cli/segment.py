@@ -43,6 +43,7 @@ _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 @click.option(
     "--loss", type=click.Choice(["bce", "bce+dice"]), default="bce+dice", show_default=True
 )
+@click.option("--batch-norm", is_flag=True, help="Batch normalisation after each 3×3 convolution.")
 @click.option("--n-train", type=click.IntRange(1), default=400, show_default=True)
 @click.option("--n-test", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -69,6 +70,7 @@ def segment(data: str, output: Path, **options: Any) -> None:
         base_width=options["width"],
         max_iter=options["epochs"],
         loss=options["loss"],
+        batch_norm=options["batch_norm"],
         learning_rate=0.01,
         random_state=options["seed"],
         verbose=0 if settings().quiet else 1,

@@ -136,6 +136,9 @@ class SegmentationNet(BaseEstimator):
         Random flips and 90° rotations, one per batch.
     upsample : {"nearest", "bilinear"}, default "nearest"
         Upsampling of the U-Net decoder.
+    batch_norm : bool, default False
+        Batch normalisation after each 3×3 convolution of the U-Net; its running statistics
+        are used at prediction time and saved with the weights.
     validation_fraction : float, default 0.1
         Share of the images held out for early stopping (used when ``early_stopping``).
     early_stopping : bool, default True
@@ -184,6 +187,7 @@ class SegmentationNet(BaseEstimator):
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "augment": ["boolean"],
         "upsample": [StrOptions({"nearest", "bilinear"})],
+        "batch_norm": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -207,6 +211,7 @@ class SegmentationNet(BaseEstimator):
         threshold: float = 0.5,
         augment: bool = True,
         upsample: str = "nearest",
+        batch_norm: bool = False,
         validation_fraction: float = 0.1,
         early_stopping: bool = True,
         n_iter_no_change: int = 5,
@@ -226,6 +231,7 @@ class SegmentationNet(BaseEstimator):
         self.threshold = threshold
         self.augment = augment
         self.upsample = upsample
+        self.batch_norm = batch_norm
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
@@ -341,7 +347,7 @@ class SegmentationNet(BaseEstimator):
             )
         network = UNet(
             channels, self.depth, self.base_width, upsample=self.upsample,
-            random_state=int(seeds[1]), input_grad=False,
+            random_state=int(seeds[1]), input_grad=False, batch_norm=self.batch_norm,
         )  # fmt: skip
         model = DihedralAugment(network, random_state=int(seeds[2]), enabled=self.augment)
         callbacks = []
@@ -425,7 +431,7 @@ class SegmentationNet(BaseEstimator):
         extra = meta["extra"]
         network = UNet(
             int(extra["n_channels_in_"]), model.depth, model.base_width, upsample=model.upsample,
-            input_grad=False,
+            input_grad=False, batch_norm=model.batch_norm,
         )  # fmt: skip
         network.load_state_dict(arrays)
         network.eval()

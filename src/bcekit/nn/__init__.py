@@ -21,6 +21,7 @@ from bcekit.nn.conv import Conv2D
 from bcekit.nn.dense import Dense
 from bcekit.nn.gradcheck import GradcheckError, gradcheck, gradcheck_model, numerical_gradient
 from bcekit.nn.merge import Concatenate
+from bcekit.nn.normalization import BatchNorm
 from bcekit.nn.pool import MaxPool2D
 from bcekit.nn.regularization import Dropout
 from bcekit.nn.sequential import Sequential, mlp
@@ -31,6 +32,7 @@ from bcekit.nn.upsample import Upsample2D
 __all__ = [
     "ACTIVATIONS",
     "GELU",
+    "BatchNorm",
     "Concatenate",
     "Conv2D",
     "Dense",

@@ -41,16 +41,19 @@ class Layer:
     """Base class: a differentiable function with explicit forward and backward passes.
 
     Subclasses set ``self.params`` (name -> :class:`Parameter`) and implement
-    :meth:`forward` and :meth:`backward`. ``training`` switches layers such as Dropout
-    between their training and inference behaviour. Layers made of other layers
-    override :meth:`children`.
+    :meth:`forward` and :meth:`backward`. ``self.buffers`` (name -> array) holds state that
+    is saved with the weights but not trained, such as BatchNorm's running statistics.
+    ``training`` switches layers such as Dropout between their training and inference
+    behaviour. Layers made of other layers override :meth:`children`.
     """
 
     params: dict[str, Parameter]
+    buffers: dict[str, np.ndarray]
     training: bool
 
     def __init__(self) -> None:
         self.params = {}
+        self.buffers = {}
         self.training = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -77,6 +80,13 @@ class Layer:
             named.extend(child.named_parameters(f"{prefix}{child_name}."))
         return named
 
+    def named_buffers(self, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+        """Every buffer with its dotted name, in the order of :meth:`named_parameters`."""
+        named = [(prefix + name, b) for name, b in self.buffers.items()]
+        for child_name, child in self.children():
+            named.extend(child.named_buffers(f"{prefix}{child_name}."))
+        return named
+
     def parameters(self) -> list[Parameter]:
         """The layer's trainable parameters, in a fixed order."""
         return [p for _, p in self.named_parameters()]
@@ -95,8 +105,16 @@ class Layer:
         return self.train(False)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter value, keyed by :meth:`named_parameters` names."""
-        return {name: p.value.copy() for name, p in self.named_parameters()}
+        """A copy of every parameter value and buffer, keyed by their dotted names."""
+        state = {name: p.value.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers())
+        return state
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays :meth:`load_state_dict` writes into: parameter values and buffers."""
+        arrays = {name: p.value for name, p in self.named_parameters()}
+        arrays.update(self.named_buffers())
+        return arrays
 
     def random_streams(self, prefix: str = "") -> dict[str, np.random.Generator]:
         """Every random generator in the layer tree (a layer's ``rng``), by dotted layer name.
@@ -114,8 +132,9 @@ class Layer:
         """Copy values from ``state`` into the existing parameter arrays, in place.
 
         The keys must be exactly those of :meth:`state_dict`, and each array must have
-        the parameter's shape and dtype; nothing is copied unless everything matches.
-        Parameters keep their identity, so optimisers holding them stay valid.
+        the shape and dtype of the parameter or buffer it replaces; nothing is copied unless
+        everything matches. Parameters keep their identity, so optimisers holding them stay
+        valid.
 
         Raises
         ------
@@ -124,23 +143,23 @@ class Layer:
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a mapping of str to arrays; got {type(state).__name__}")
-        named = dict(self.named_parameters())
+        named = self._state_arrays()
         missing = [k for k in named if k not in state]
         unexpected = [k for k in state if k not in named]
         if missing or unexpected:
             raise ValueError(
                 f"state keys do not match the model: missing {missing}, unexpected {unexpected}"
             )
-        for key, p in named.items():
+        for key, target in named.items():
             arr = state[key]
             if not isinstance(arr, np.ndarray):
                 raise TypeError(f"state[{key!r}] must be a numpy array; got {type(arr).__name__}")
-            if arr.shape != p.value.shape:
-                raise ValueError(f"state[{key!r}] must have shape {p.value.shape}; got {arr.shape}")
-            if arr.dtype != p.value.dtype:
-                raise ValueError(f"state[{key!r}] must have dtype {p.value.dtype}; got {arr.dtype}")
-        for key, p in named.items():
-            np.copyto(p.value, state[key])
+            if arr.shape != target.shape:
+                raise ValueError(f"state[{key!r}] must have shape {target.shape}; got {arr.shape}")
+            if arr.dtype != target.dtype:
+                raise ValueError(f"state[{key!r}] must have dtype {target.dtype}; got {arr.dtype}")
+        for key, target in named.items():
+            np.copyto(target, state[key])
 
 
 def check_grad_shape(grad_out: np.ndarray, expected: tuple[int, ...] | None, layer: Layer) -> None:

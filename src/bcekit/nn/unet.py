@@ -11,7 +11,8 @@ resolution with ``F·2^l`` channels::
           ▼                           │
          bottleneck ──────────────────┘
 
-Each ``enc``/``dec``/``bottleneck`` block is ``(Conv3×3 → ReLU) × 2``. Pooling is 2×2 max
+Each ``enc``/``dec``/``bottleneck`` block is ``(Conv3×3 → ReLU) × 2``, or
+``(Conv3×3 → BatchNorm → ReLU) × 2`` with ``batch_norm=True``. Pooling is 2×2 max
 pooling, ``up`` is 2× upsampling, ``cat`` joins the upsampled map with the encoder's output
 at the same level along the channel axis. Height and width must be multiples of ``2^D``.
 
@@ -31,6 +32,7 @@ from bcekit.nn.base import Layer
 from bcekit.nn.conv import Conv2D, as_images
 from bcekit.nn.init import as_generator
 from bcekit.nn.merge import Concatenate
+from bcekit.nn.normalization import BatchNorm
 from bcekit.nn.pool import MaxPool2D
 from bcekit.nn.sequential import Sequential
 from bcekit.nn.upsample import MODES, Upsample2D
@@ -42,18 +44,19 @@ def conv_block(
     rng: np.random.Generator,
     dtype: DTypeLike,
     input_grad: bool = True,
+    batch_norm: bool = False,
 ) -> Sequential:
-    """``Conv3×3 → ReLU → Conv3×3 → ReLU``, keeping height and width ("same" padding)."""
-    return Sequential(
-        [
-            Conv2D(
-                in_channels, out_channels, 3, random_state=rng, dtype=dtype, input_grad=input_grad
-            ),
-            ReLU(),
-            Conv2D(out_channels, out_channels, 3, random_state=rng, dtype=dtype),
-            ReLU(),
-        ]
-    )
+    """``Conv3×3 → ReLU → Conv3×3 → ReLU``, keeping height and width ("same" padding).
+
+    With ``batch_norm`` each convolution is followed by :class:`BatchNorm` before its ReLU.
+    """
+    layers: list[Layer] = []
+    for c_in, grad in ((in_channels, input_grad), (out_channels, True)):
+        layers.append(Conv2D(c_in, out_channels, 3, random_state=rng, dtype=dtype, input_grad=grad))
+        if batch_norm:
+            layers.append(BatchNorm(out_channels, dtype=dtype))
+        layers.append(ReLU())
+    return Sequential(layers)
 
 
 class UNet(Layer):
@@ -79,6 +82,8 @@ class UNet(Layer):
     input_grad : bool
         When False, :meth:`backward` returns ``None`` instead of ``∂L/∂x`` (and skips computing
         it): for training on data, whose gradient nobody needs.
+    batch_norm : bool
+        Batch normalisation after every 3×3 convolution of the blocks.
 
     Attributes
     ----------
@@ -101,6 +106,7 @@ class UNet(Layer):
         random_state: Any = None,
         dtype: DTypeLike = np.float32,
         input_grad: bool = True,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         for arg, value in (
@@ -119,19 +125,24 @@ class UNet(Layer):
             int(base_width),
         )
         self.out_channels, self.upsample = int(out_channels), upsample
-        self.input_grad = bool(input_grad)
+        self.input_grad, self.batch_norm = bool(input_grad), bool(batch_norm)
         rng = as_generator(random_state)
+        norm = self.batch_norm
         widths = [self.base_width * 2**level for level in range(self.depth + 1)]
         channels_in = [self.in_channels, *widths[:-2]]
         self.encoders = [
-            conv_block(c_in, c_out, rng, dtype, input_grad=(level > 0 or self.input_grad))
+            conv_block(
+                c_in, c_out, rng, dtype, input_grad=(level > 0 or self.input_grad), batch_norm=norm
+            )
             for level, (c_in, c_out) in enumerate(zip(channels_in, widths[:-1], strict=True))
         ]
-        self.bottleneck = conv_block(widths[-2], widths[-1], rng, dtype)
+        self.bottleneck = conv_block(widths[-2], widths[-1], rng, dtype, batch_norm=norm)
         # Decoder, upsampling and join of level l: the map from level l+1 (widths[l+1]
         # channels), upsampled and joined to the skip of level l (widths[l] channels).
         self.decoders = [
-            conv_block(widths[level + 1] + widths[level], widths[level], rng, dtype)
+            conv_block(
+                widths[level + 1] + widths[level], widths[level], rng, dtype, batch_norm=norm
+            )
             for level in range(self.depth)
         ]
         self.head = Conv2D(widths[0], self.out_channels, 1, random_state=rng, dtype=dtype)

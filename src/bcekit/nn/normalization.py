@@ -1,0 +1,128 @@
+"""Batch normalisation over every axis but the last (features, or channels of NHWC images)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from bcekit.nn.base import Layer, Parameter, check_grad_shape
+from bcekit.nn.dense import float_dtype
+
+
+class BatchNorm(Layer):
+    r"""Normalise each feature by the batch's statistics, then scale and shift it.
+
+    With :math:`M` values of a feature in the batch (all rows, and all pixels of NHWC
+    images), in training mode
+
+    .. math:: μ = \frac{1}{M}\sum x,\quad σ^2 = \frac{1}{M}\sum (x - μ)^2,\quad
+              \hat x = \frac{x - μ}{\sqrt{σ^2 + ε}},\quad y = γ\,\hat x + β
+
+    and the running statistics move towards the batch's:
+    :math:`μ_r ← (1 - m)\,μ_r + m\,μ`, :math:`σ^2_r ← (1 - m)\,σ^2_r + m\,\frac{M}{M-1}σ^2`
+    (the unbiased variance, as PyTorch keeps it). In eval mode :math:`μ_r` and
+    :math:`σ^2_r` replace :math:`μ` and :math:`σ^2`. Backward, with :math:`g = ∂L/∂y`:
+
+    .. math:: ∂L/∂γ = \sum g\,\hat x,\quad ∂L/∂β = \sum g,\quad
+              ∂L/∂x = \frac{γ}{M\sqrt{σ^2 + ε}}\Big(M g - \sum g - \hat x \sum g\,\hat x\Big)
+
+    in training mode, and :math:`∂L/∂x = γ\,g / \sqrt{σ^2_r + ε}` in eval mode.
+
+    Parameters
+    ----------
+    num_features : int
+        Size of the last axis.
+    eps : float
+        ε above, added to the variance.
+    momentum : float in (0, 1]
+        m above.
+    dtype : {np.float32, np.float64}
+        Dtype of γ, β, the running statistics and the output.
+
+    Attributes
+    ----------
+    weight, bias : Parameter
+        γ (ones at first) and β (zeros at first), shape ``(num_features,)``.
+    buffers : dict
+        ``"running_mean"`` (zeros at first) and ``"running_var"`` (ones at first), saved
+        with the weights by :meth:`state_dict`.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int | np.integer):
+            raise ValueError(f"num_features must be a positive integer; got {num_features!r}")
+        if num_features < 1:
+            raise ValueError(f"num_features must be a positive integer; got {num_features!r}")
+        if not 0.0 < float(eps):
+            raise ValueError(f"eps must be > 0; got {eps!r}")
+        if not 0.0 < float(momentum) <= 1.0:
+            raise ValueError(f"momentum must lie in (0, 1]; got {momentum!r}")
+        self.num_features = int(num_features)
+        self.eps, self.momentum = float(eps), float(momentum)
+        self.dtype = float_dtype(dtype)
+        self.weight = Parameter(np.ones(self.num_features, dtype=self.dtype), "weight")
+        self.bias = Parameter(np.zeros(self.num_features, dtype=self.dtype), "bias")
+        self.params = {"weight": self.weight, "bias": self.bias}
+        self.buffers = {
+            "running_mean": np.zeros(self.num_features, dtype=self.dtype),
+            "running_var": np.ones(self.num_features, dtype=self.dtype),
+        }
+        self._x_hat: np.ndarray | None = None
+        self._inv_std: np.ndarray | None = None
+        self._batch_stats = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim < 2 or x.shape[-1] != self.num_features:
+            raise ValueError(
+                f"x must have shape (..., {self.num_features}) with at least 2 axes; got {x.shape}"
+            )
+        axes = tuple(range(x.ndim - 1))
+        count = x.size // self.num_features
+        self._batch_stats = self.training
+        if self.training:
+            if count < 2:
+                raise ValueError(
+                    "BatchNorm needs at least 2 values per feature in training mode; got a "
+                    f"batch of shape {x.shape}"
+                )
+            mean = x.mean(axis=axes)
+            var = x.var(axis=axes)
+            m = self.momentum
+            running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+            running_mean *= 1 - m
+            running_mean += m * mean
+            running_var *= 1 - m
+            running_var += (m * count / (count - 1)) * var
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(self.dtype)
+        x_hat = (x - mean) * inv_std
+        self._x_hat, self._inv_std = x_hat, inv_std
+        return x_hat * self.weight.value + self.bias.value
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x_hat, inv_std = self._x_hat, self._inv_std
+        check_grad_shape(grad_out, None if x_hat is None else x_hat.shape, self)
+        g = np.asarray(grad_out, dtype=self.dtype)
+        axes = tuple(range(g.ndim - 1))
+        sum_g = g.sum(axis=axes)
+        sum_g_xhat = (g * x_hat).sum(axis=axes)
+        self.weight.grad += sum_g_xhat
+        self.bias.grad += sum_g
+        scale = self.weight.value * inv_std
+        if not self._batch_stats:
+            return g * scale
+        count = g.size // self.num_features
+        return (g - sum_g / count - x_hat * (sum_g_xhat / count)) * scale
+
+    def __repr__(self) -> str:
+        return f"BatchNorm({self.num_features}, dtype={self.dtype.name})"
