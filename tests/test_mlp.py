@@ -15,6 +15,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
 
 from bcekit.estimators import MLPClassifier
 from bcekit.estimators._base import BatchObjective, make_loss
@@ -285,6 +286,23 @@ def test_class_weight_and_pos_weight_semantics(small):
         warnings.simplefilter("ignore", ConvergenceWarning)
         heavy.fit(X, y)
     assert heavy.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean()
+
+
+def test_balanced_pos_weight_counts_the_training_split_only(small):
+    X, y = small
+    keep = (y == 0) | (np.arange(len(y)) % 3 > 0)  # a third of the positives dropped
+    X, y = X[keep], y[keep]
+    options = dict(hidden_layer_sizes=(8,), max_iter=5, early_stopping=True, random_state=0)
+    _, y_train = train_test_split(
+        X, y, test_size=int(np.ceil(0.1 * len(y))), random_state=check_random_state(0), stratify=y
+    )[::2]
+    counted = np.sum(y_train == 0) / np.sum(y_train == 1)
+    assert counted != np.sum(y == 0) / np.sum(y == 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        balanced = MLPClassifier(pos_weight="balanced", **options).fit(X, y)
+        explicit = MLPClassifier(pos_weight=counted, **options).fit(X, y)
+    np.testing.assert_allclose(balanced.predict_proba(X), explicit.predict_proba(X), rtol=1e-12)
 
 
 def test_partial_fit_learns_incrementally(cancer):

@@ -244,13 +244,13 @@ def _multilabel_class_weights(class_weight: Any, Y: np.ndarray, sw: np.ndarray) 
 
 
 def resolve_pos_weight(
-    pos_weight: Any, targets: Targets, weights: np.ndarray
+    pos_weight: Any, targets: Targets, weights: np.ndarray | None
 ) -> float | np.ndarray | None:
     """The positive-class weight of the BCE loss.
 
-    ``"balanced"`` gives ``n_neg / n_pos`` per label (counted with ``weights``), so both
-    classes carry the same total weight; a number applies to every label, an array gives one
-    value per label.
+    ``"balanced"`` gives ``n_neg / n_pos`` per label (counted with ``weights``, rows of
+    ``targets.encoded``; None counts each row once), so both classes carry the same total
+    weight; a number applies to every label, an array gives one value per label.
     """
     if pos_weight is None:
         return None
@@ -262,7 +262,7 @@ def resolve_pos_weight(
     Y = targets.encoded
     n_outputs = Y.shape[1]
     if isinstance(pos_weight, str):
-        w = np.broadcast_to(weights, Y.shape)
+        w = np.ones(1) if weights is None else np.broadcast_to(weights, Y.shape)
         n_pos = np.sum(w * Y, axis=0, dtype=np.float64)
         n_neg = np.sum(w * (1 - Y), axis=0, dtype=np.float64)
         if np.any(n_pos == 0):
@@ -481,8 +481,13 @@ class DenseInput:
         return getattr(self.model, name)
 
 
-def loss_weights(weights: np.ndarray, targets: Targets) -> np.ndarray:
-    """Weights that broadcast against the encoded targets (one per row for class ids)."""
+def loss_weights(weights: np.ndarray, targets: Targets) -> np.ndarray | None:
+    """Weights that broadcast against the encoded targets (one per row for class ids).
+
+    None when every weight is 1: the loss then skips the multiplications (same result).
+    """
+    if np.all(weights == 1):
+        return None
     return weights.ravel() if targets.kind == MULTICLASS else weights
 
 
@@ -493,7 +498,7 @@ def validation_set(
     X_val: Any,
     y_val: Any,
     sample_weight_val: Any,
-) -> tuple[Any, np.ndarray, np.ndarray] | None:
+) -> tuple[Any, np.ndarray, np.ndarray | None] | None:
     """``(X_val, encoded y_val, loss weights)`` checked against the training data, or None.
 
     Raises

@@ -315,7 +315,8 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         weights = resolve_weights(sample_weight, X, targets, self.class_weight, y)
         rng = check_random_state(self.random_state)
         train, val = self._split(X, targets, weights, X_val, y_val, sample_weight_val, rng)
-        pos_weight = resolve_pos_weight(self.pos_weight, targets, train[2])
+        train_targets = Targets(targets.kind, targets.classes, train[1])
+        pos_weight = resolve_pos_weight(self.pos_weight, train_targets, train[2])
         if not (self.warm_start and self._fits_network(X, targets)):
             self._init_network(X, targets, rng)
         recorder = LastEpochState()
@@ -532,7 +533,7 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         y_val: Any,
         sample_weight_val: Any,
         rng: np.random.RandomState,
-    ) -> tuple[tuple[Any, np.ndarray, np.ndarray], tuple[Any, np.ndarray, np.ndarray] | None]:
+    ) -> tuple[tuple[Any, np.ndarray, np.ndarray | None], tuple[Any, np.ndarray, Any] | None]:
         """``(X, y, w)`` to train on and the validation tuple (or None), loss-ready."""
         given = validation_set(self, X, targets, X_val, y_val, sample_weight_val)
         if given is not None:
@@ -556,7 +557,8 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
                 np.arange(X.shape[0]), test_size=n_val, random_state=rng
             )
         Y, W = targets.encoded, loss_weights(weights, targets)
-        return (X[idx_train], Y[idx_train], W[idx_train]), (X[idx_val], Y[idx_val], W[idx_val])
+        W_train, W_val = (None, None) if W is None else (W[idx_train], W[idx_val])
+        return (X[idx_train], Y[idx_train], W_train), (X[idx_val], Y[idx_val], W_val)
 
     def _make_trainer(
         self,
