@@ -101,3 +101,80 @@ def test_bad_folders_are_bad_input_and_leave_no_output(tmp_path, layout, fragmen
     out = tmp_path / "run"
     assert_bad_input(invoke("segment", "--data", data, "--output", out), fragment)
     assert not out.exists()
+
+
+# --- bcekit predict with a segmentation model ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seg")
+    data = _write_folder(root / "data", n=20)
+    out = root / "run"
+    result = invoke("--quiet", "segment", "--data", data, "--output", out, "--epochs", 2)
+    assert result.exit_code == 0, result.stderr
+    return data, out
+
+
+def test_predict_writes_one_mask_per_image(trained_run, tmp_path):
+    from bcekit.data.image_files import read_image
+
+    data, run = trained_run
+    out = tmp_path / "masks"
+    result = invoke("--json", "predict", run, data / "images", "--output", out)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary == json.loads((out / "predictions.json").read_text())
+    names = sorted(f"{i}.png" for i in range(20))
+    assert [r["image"] for r in summary["images"]] == names
+    model = io.load(run)
+    for record in summary["images"][:4]:
+        written = np.asarray(Image.open(out / record["mask"]))
+        assert written.dtype == np.uint8 and set(np.unique(written)) <= {0, 255}
+        image = read_image(data / "images" / record["image"])
+        expected = model.predict_proba(image[np.newaxis])[0] > 0.5
+        np.testing.assert_array_equal(written == 255, expected)
+        assert record["foreground_fraction"] == pytest.approx(expected.mean())
+
+
+def test_predict_one_image_with_a_threshold(trained_run, tmp_path):
+    data, run = trained_run
+    out = tmp_path / "one"
+    result = invoke(
+        "--quiet", "predict", run, data / "images" / "3.png", "-o", out, "--threshold", 0.99
+    )
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["3.png", "predictions.json"]
+    assert json.loads((out / "predictions.json").read_text())["threshold"] == 0.99
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("colour", "a colour image, but the model was trained on 1-channel images"),
+        ("empty", "holds no images"),
+        ("missing", "no such image file or folder"),
+        ("garbage", "not a readable image"),
+        ("same stem", "would both write 0.png"),
+    ],
+)
+def test_predict_bad_images_are_bad_input_and_leave_no_output(
+    trained_run, tmp_path, case, fragment
+):
+    _, run = trained_run
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(images / "0.png")
+    if case == "colour":
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(images / "1.png")
+    elif case == "empty":
+        (images / "0.png").unlink()
+    elif case == "missing":
+        images = tmp_path / "nowhere"
+    elif case == "garbage":
+        (images / "1.png").write_bytes(b"\x89PNG but not really")
+    elif case == "same stem":
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(images / "0.tif")
+    out = tmp_path / "masks"
+    assert_bad_input(invoke("predict", run, images, "--output", out), fragment)
+    assert not out.exists()

@@ -21,7 +21,7 @@ PREPROCESS_FILE = "preprocess.json"
 MODEL_FILES = ("model.safetensors", "model.json")
 
 # Files whose presence marks a folder as earlier bcekit output, safe to replace.
-_OUTPUT_MARKERS = (*MODEL_FILES, "metrics.json", "report.html", "checkpoint")
+_OUTPUT_MARKERS = (*MODEL_FILES, "metrics.json", "report.html", "checkpoint", "predictions.json")
 
 
 def check_output_dir(path: str | os.PathLike[str], option: str = "--output") -> Path:
@@ -69,6 +69,16 @@ def save_model_dir(directory: Path, model: Any, preprocessor: Any) -> None:
     io.save(model, directory)
     text = json.dumps(preprocessor.to_dict(), indent=2, allow_nan=False)
     (directory / PREPROCESS_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def saved_model_class(path: str | os.PathLike[str]) -> str | None:
+    """The estimator class named in ``path/model.json``, or None when it cannot be read."""
+    try:
+        document = json.loads((Path(path) / MODEL_FILES[1]).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    name = document.get("class") if isinstance(document, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def load_model_dir(path: str | os.PathLike[str]) -> tuple[Any, Any]:

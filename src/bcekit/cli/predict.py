@@ -13,6 +13,7 @@ EPILOG = """\b
 Examples:
   bcekit predict run1 new.csv --output predictions.csv
   bcekit predict run1 new.parquet -o predictions.parquet --threshold 0.3
+  bcekit predict seg-run scans/ -o masks/     # a model from 'bcekit segment'
 """
 
 PROBABILITY_COLUMN = "probability"
@@ -31,7 +32,7 @@ def _check_output_file(path: Path) -> str:
     return kind
 
 
-@click.command(short_help="Write a saved model's predictions for a table.", epilog=EPILOG)
+@click.command(short_help="Write a saved model's predictions for a table or images.", epilog=EPILOG)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option(
@@ -39,8 +40,8 @@ def _check_output_file(path: Path) -> str:
     "--output",
     required=True,
     type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="Where to write: .csv or .parquet.",
+    metavar="FILE|DIR",
+    help="Where to write: .csv or .parquet; a folder for a segmentation model.",
 )
 @click.option("--drop", multiple=True, metavar="COLS", help="Columns to ignore (comma-separated).")
 @click.option(
@@ -58,13 +59,27 @@ def predict(
 
     FILE gets DATA's columns plus 'probability' (of the positive class, the second of the
     model's two classes) and 'label' (the predicted class).
+
+    For a segmentation model (from 'bcekit segment'), DATA is an image or a folder of
+    images and DIR receives one mask per image, <name>.png (0 and 255), and
+    predictions.json.
     """
     import numpy as np
     import pyarrow as pa
 
-    from bcekit.cli.artifacts import load_model_dir
+    from bcekit.cli.artifacts import load_model_dir, saved_model_class
     from bcekit.cli.console import emit_json, note
     from bcekit.cli.options import settings
+
+    if saved_model_class(model_dir) == "SegmentationNet":
+        from bcekit.cli.mask_prediction import predict_masks
+
+        summary = predict_masks(model_dir, data, output, threshold)
+        if settings().json:
+            emit_json(summary)
+        else:
+            note(f"wrote {len(summary['images'])} masks to {output}/")
+        return
     from bcekit.cli.tabular import drop_columns, split_names
     from bcekit.data.tables import DataError, read_table
     from bcekit.io import atomic_write

@@ -18,8 +18,6 @@ Examples:
   bcekit segment --data my_images/ --output run1  # images/*.png and masks/*.png inside
 """
 
-_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
-
 
 @click.command(short_help="Train a segmentation net and write overlays.", epilog=EPILOG)
 @click.option(
@@ -53,8 +51,11 @@ def segment(data: str, output: Path, **options: Any) -> None:
 
     The held-out images are scored by mean IoU and Dice; OUTPUT receives metrics.json,
     overlays.png (image / truth / prediction) and the model files (model.safetensors,
-    model.json). With a folder,
-    masks must hold 0 and 1 (or 255 to ignore a pixel) and share the images' file names.
+    model.json); 'bcekit predict OUTPUT IMAGES -o MASKS' applies the model to new images.
+
+    With a folder, the masks share the images' file names and hold 0/255 (255 =
+    foreground), 0/1 with 255 for pixels to ignore, or instance labels (> 0 = foreground).
+    Images are scaled by their pixel type (8-bit by 255, 16-bit by 65535).
     """
     from bcekit import io
     from bcekit.cli.artifacts import check_output_dir, publish
@@ -115,36 +116,38 @@ def _load(data: str, options: dict[str, Any]) -> tuple[tuple[Any, Any], tuple[An
 def _load_folder(folder: Path, options: dict[str, Any]) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """Images and masks from ``folder/images`` and ``folder/masks``, split for testing."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
     from sklearn.model_selection import train_test_split
+
+    from bcekit.data.image_files import IMAGE_SUFFIXES, binary_masks, read_image, read_mask
 
     if not folder.is_dir():
         raise CLIError(f"--data {folder}: not 'shapes', 'nuclei' or an existing folder")
     image_dir, mask_dir = folder / "images", folder / "masks"
     if not image_dir.is_dir() or not mask_dir.is_dir():
         raise CLIError(f"--data {folder}: needs the sub-folders images/ and masks/")
-    names = sorted(p.name for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    names = sorted(p.name for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(names) < 2:
-        raise CLIError(f"{image_dir}: needs at least two images ({', '.join(_IMAGE_SUFFIXES)})")
+        raise CLIError(f"{image_dir}: needs at least two images ({', '.join(IMAGE_SUFFIXES)})")
     missing = [name for name in names if not (mask_dir / name).is_file()]
     if missing:
         raise CLIError(f"{mask_dir}: no mask for {missing[0]} (masks share the images' names)")
-
-    def read(path: Path, grey: bool) -> np.ndarray:
-        try:
-            with Image.open(path) as image:
-                return np.asarray(image.convert("L") if grey else image)
-        except (OSError, UnidentifiedImageError) as exc:
-            raise CLIError(f"{path}: not a readable image ({exc})") from exc
-
-    images = [read(image_dir / name, grey=False) for name in names]
-    masks = [read(mask_dir / name, grey=True) for name in names]
-    shapes = {image.shape[:2] for image in images} | {mask.shape for mask in masks}
-    if len(shapes) != 1:
-        raise CLIError(f"{folder}: images and masks must all have one size; found {sorted(shapes)}")
-    X = np.stack(images).astype(np.float32)
-    X /= max(float(X.max()), 1.0)
-    Y = np.stack(masks)
-    Y = np.where(Y == 255, 255, Y > 0).astype(np.uint8) if Y.max() > 1 else Y.astype(np.uint8)
+    try:
+        images = [read_image(image_dir / name) for name in names]
+        labels = [read_mask(mask_dir / name) for name in names]
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    shapes = {image.shape for image in images}
+    sizes = {image.shape[:2] for image in images} | {mask.shape for mask in labels}
+    if len(sizes) != 1 or len(shapes) != 1:
+        found = sorted(shapes | {(*m.shape, "mask") for m in labels}, key=str)
+        raise CLIError(
+            f"{folder}: images (all grey or all colour) and masks must share one size; "
+            f"found {found}"
+        )
+    try:
+        Y = binary_masks(np.stack(labels))
+    except ValueError as exc:
+        raise CLIError(f"{mask_dir}: {exc}") from exc
+    X = np.stack(images)
     Xtr, Xte, Ytr, Yte = train_test_split(X, Y, test_size=0.2, random_state=options["seed"])
     return (Xtr, Ytr), (Xte, Yte)

@@ -1,0 +1,106 @@
+"""Image and mask files for segmentation: reading them as arrays, and writing masks.
+
+Images are read with Pillow and scaled by the range of their pixel type, so the same file
+always gives the same array: 8-bit images are divided by 255, 16-bit greyscale images by
+65535. Greyscale images give ``(H, W)`` arrays; every other mode (palette, RGBA, CMYK, ...)
+is converted to RGB and gives ``(H, W, 3)``.
+
+Mask files hold one label per pixel, read as they are. :func:`binary_masks` turns a stack
+of them into the 0/1 masks (255 = ignore) that :class:`bcekit.SegmentationNet` trains on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["IMAGE_SUFFIXES", "binary_masks", "list_images", "read_image", "read_mask", "write_mask"]
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+_GREY_MODES = {"1": 1.0, "L": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0}
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files directly in ``folder`` (by suffix, see :data:`IMAGE_SUFFIXES`), sorted."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _open(path: Path) -> Any:
+    """The Pillow image of ``path``, loaded, or a ValueError naming the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ValueError(f"{path}: not a readable image ({exc})") from exc
+    return image
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image file as float32 in [0, 1]: ``(H, W)`` for greyscale, else ``(H, W, 3)``.
+
+    Raises
+    ------
+    ValueError
+        If Pillow cannot read the file.
+    """
+    with _open(Path(path)) as image:
+        if image.mode in _GREY_MODES:
+            scale = _GREY_MODES[image.mode]
+            pixels = np.asarray(image, dtype=np.float32)
+        else:
+            scale = 255.0
+            pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    return pixels / np.float32(scale)
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """A mask file's labels as a 2-D integer array (colour masks are read as grey levels).
+
+    Raises
+    ------
+    ValueError
+        If Pillow cannot read the file.
+    """
+    with _open(Path(path)) as image:
+        if image.mode not in _GREY_MODES and image.mode != "I":
+            image = image.convert("L")
+        return np.asarray(image)
+
+
+def binary_masks(labels: np.ndarray) -> np.ndarray:
+    """0/1 masks (255 = ignore) from mask labels, by the values the whole stack holds.
+
+    * only 0 and 255: 255 is foreground (the usual black-and-white mask files);
+    * 0, 1 and 255: 1 is foreground and 255 marks pixels to ignore;
+    * anything else without 255: every label > 0 is foreground (instance labels included).
+
+    Raises
+    ------
+    ValueError
+        For labels that mix 255 with values other than 0 and 1.
+    """
+    values = np.unique(labels)
+    if 255 in values:
+        if set(values.tolist()) <= {0, 255}:
+            return (labels == 255).astype(np.uint8)
+        if set(values.tolist()) <= {0, 1, 255}:
+            return labels.astype(np.uint8)
+        raise ValueError(
+            "masks hold 255 together with other labels than 0 and 1 "
+            f"({values[(values != 0) & (values != 1) & (values != 255)][:5].tolist()}); use "
+            "0/255 masks, 0/1 masks with 255 for pixels to ignore, or instance labels without 255"
+        )
+    return (labels > 0).astype(np.uint8)
+
+
+def write_mask(path: str | os.PathLike[str], mask: np.ndarray) -> None:
+    """Write a 0/1 mask as an 8-bit PNG of 0 and 255."""
+    from PIL import Image
+
+    Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255).save(path, format="PNG")

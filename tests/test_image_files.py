@@ -1,0 +1,69 @@
+"""Reading image and mask files for segmentation, and the mask label conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bcekit.data.image_files import binary_masks, list_images, read_image, read_mask, write_mask
+
+
+def test_eight_bit_grey_is_divided_by_255(tmp_path):
+    pixels = np.array([[0, 51], [204, 255]], dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    image = read_image(tmp_path / "a.png")
+    assert image.dtype == np.float32 and image.shape == (2, 2)
+    np.testing.assert_allclose(image, pixels / 255.0, rtol=1e-7)
+
+
+def test_sixteen_bit_grey_is_divided_by_65535(tmp_path):
+    pixels = np.array([[0, 1000], [30000, 65535]], dtype=np.uint16)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    np.testing.assert_allclose(read_image(tmp_path / "a.png"), pixels / 65535.0, rtol=1e-6)
+
+
+def test_colour_modes_become_rgb(tmp_path):
+    rgba = np.zeros((3, 4, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 128
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "a.png")
+    image = read_image(tmp_path / "a.png")
+    assert image.shape == (3, 4, 3)
+    np.testing.assert_array_equal(image[..., 0], 1.0)
+    np.testing.assert_array_equal(image[..., 1:], 0.0)
+
+
+def test_unreadable_files_name_themselves(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(ValueError, match=r"bad\.png: not a readable image"):
+        read_image(tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"bad\.png: not a readable image"):
+        read_mask(tmp_path / "bad.png")
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ([0, 255, 255, 0], [0, 1, 1, 0]),  # black and white: 255 is foreground
+        ([0, 1, 255, 1], [0, 1, 255, 1]),  # 0/1 with 255 ignored
+        ([0, 1, 1, 0], [0, 1, 1, 0]),
+        ([0, 3, 17, 0], [0, 1, 1, 0]),  # instance labels
+    ],
+)
+def test_binary_masks_follow_the_label_conventions(labels, expected):
+    out = binary_masks(np.array(labels, dtype=np.uint8).reshape(1, 2, 2))
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out.ravel(), expected)
+
+
+def test_binary_masks_refuse_255_among_other_labels():
+    with pytest.raises(ValueError, match=r"255 together with other labels than 0 and 1 \(\[7\]\)"):
+        binary_masks(np.array([[0, 7], [255, 1]], dtype=np.uint8))
+
+
+def test_write_mask_round_trips_and_list_images_filters(tmp_path):
+    mask = np.array([[0, 1], [1, 0]])
+    write_mask(tmp_path / "m.png", mask)
+    (tmp_path / "notes.txt").write_text("x")
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), mask * 255)
+    assert [p.name for p in list_images(tmp_path)] == ["m.png"]
