@@ -86,11 +86,20 @@ class _Data:
         """The rows ``rows`` of each array: views for a slice, copies for row numbers."""
 
         def pick(a: Any) -> Any:
-            if a is None or isinstance(rows, slice) or not isinstance(a, np.ndarray):
-                return None if a is None else a[rows]
-            return np.take(a, rows, axis=0)  # about twice as fast as a[rows] on row blocks
+            if a is None:
+                return None
+            if isinstance(rows, np.ndarray) and isinstance(a, np.ndarray):
+                return np.take(a, rows, axis=0)  # about twice as fast as a[rows] on row blocks
+            return a[rows]
 
         return pick(self.X), pick(self.y), pick(self.weight), pick(self.mask)
+
+
+def _random_streams(model: Any) -> dict[str, np.random.Generator]:
+    """The model's random generators by layer name (:meth:`Layer.random_streams`; a
+    duck-typed model without that method has none)."""
+    streams = getattr(model, "random_streams", None)
+    return {} if streams is None else streams()
 
 
 def _as_data(prefix: str, X: Any, y: Any, sample_weight: Any, mask: Any) -> _Data:
@@ -495,7 +504,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "random_streams": {
-                name: rng.bit_generator.state for name, rng in self.model.random_streams().items()
+                name: rng.bit_generator.state for name, rng in _random_streams(self.model).items()
             },
         }
 
@@ -533,7 +542,7 @@ class Trainer:
 
     def _load_random_streams(self, saved: Mapping[str, Any]) -> None:
         """Set the model's generators to ``saved`` states (a state without them keeps its own)."""
-        streams = self.model.random_streams()
+        streams = _random_streams(self.model)
         unknown = sorted(set(saved) - set(streams))
         if unknown:
             raise ValueError(
