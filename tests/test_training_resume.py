@@ -237,3 +237,43 @@ def test_load_state_rejects_foreign_states():
         make_trainer(None, seed=0).load_state(state)
     with pytest.raises(TypeError, match="state must be a dict"):
         make_trainer(None, seed=0).load_state([1, 2])
+
+
+class _DuckModel:
+    """The Trainer's model contract and nothing more: no random_streams(), no Layer base."""
+
+    def __init__(self):
+        self.net = mlp(4, [6], 1, random_state=0)
+
+    def forward(self, x):
+        return self.net.forward(x)
+
+    def backward(self, grad):
+        return self.net.backward(grad)
+
+    def parameters(self):
+        return self.net.parameters()
+
+    def train(self, mode=True):
+        self.net.train(mode)
+
+    def eval(self):
+        self.net.eval()
+
+    def state_dict(self):
+        return self.net.state_dict()
+
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state)
+
+
+def test_a_duck_typed_model_trains_and_resumes():
+    X, y, Xv, yv = data()
+    model = _DuckModel()
+    trainer = Trainer(model, bce(), Adam(model.parameters(), lr=0.05), batch_size=16, max_epochs=3)
+    history = trainer.fit(X, y, validation_data=(Xv, yv))
+    assert len(history) == 3 and history.train_loss[-1] < history.train_loss[0]
+    state = trainer.state()
+    assert state["random_streams"] == {}
+    trainer.load_state(state)
+    assert trainer.epoch == 3
