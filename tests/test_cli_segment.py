@@ -151,7 +151,7 @@ def test_predict_one_image_with_a_threshold(trained_run, tmp_path):
 @pytest.mark.parametrize(
     ("case", "fragment"),
     [
-        ("colour", "a colour image, but the model was trained on 1-channel images"),
+        ("colour", "colour images, but the model was trained on 1-channel images"),
         ("empty", "holds no images"),
         ("missing", "no such image file or folder"),
         ("garbage", "not a readable image"),
@@ -178,3 +178,34 @@ def test_predict_bad_images_are_bad_input_and_leave_no_output(
     out = tmp_path / "masks"
     assert_bad_input(invoke("predict", run, images, "--output", out), fragment)
     assert not out.exists()
+
+
+def test_evaluate_scores_a_labelled_folder_like_the_model(trained_run):
+    from bcekit.data.image_files import read_segmentation_folder
+    from bcekit.plots.masks import dice_scores, iou_scores
+
+    data, run = trained_run
+    result = invoke("--json", "evaluate", run, data)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    images, masks = read_segmentation_folder(data)
+    predicted = io.load(run).predict(images)
+    assert metrics["n_images"] == 20
+    assert metrics["mean_iou"] == pytest.approx(iou_scores(masks, predicted).mean())
+    assert metrics["mean_dice"] == pytest.approx(dice_scores(masks, predicted).mean())
+    text = invoke("evaluate", run, data)
+    assert text.exit_code == 0 and "20 images: mean IoU" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--target", "y"), "--target and --drop apply to tables"),
+        ((), "needs the sub-folders images/ and masks/"),
+    ],
+)
+def test_evaluate_segmentation_bad_input(trained_run, tmp_path, args, fragment):
+    _, run = trained_run
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    assert_bad_input(invoke("evaluate", run, folder, *args), fragment)

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bcekit.data.image_files import binary_masks, list_images, read_image, read_mask, write_mask
+from bcekit.data.image_files import (
+    binary_masks,
+    list_images,
+    read_image,
+    read_mask,
+    read_segmentation_folder,
+    write_mask,
+)
 
 
 def test_eight_bit_grey_is_divided_by_255(tmp_path):
@@ -67,3 +74,27 @@ def test_write_mask_round_trips_and_list_images_filters(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), mask * 255)
     assert [p.name for p in list_images(tmp_path)] == ["m.png"]
+
+
+def _pair(root, name, image, mask):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(exist_ok=True)
+    Image.fromarray(image).save(root / "images" / name)
+    Image.fromarray(mask).save(root / "masks" / name)
+
+
+def test_read_segmentation_folder_pairs_images_and_masks(tmp_path):
+    _pair(tmp_path, "a.png", np.full((4, 6), 255, np.uint8), np.eye(4, 6, dtype=np.uint8) * 255)
+    _pair(tmp_path, "b.png", np.zeros((4, 6), np.uint8), np.zeros((4, 6), np.uint8))
+    images, masks = read_segmentation_folder(tmp_path)
+    assert images.shape == (2, 4, 6) and images.dtype == np.float32
+    np.testing.assert_array_equal(images[0], 1.0)
+    np.testing.assert_array_equal(masks[0], np.eye(4, 6, dtype=np.uint8))
+    assert not masks[1].any()
+
+
+def test_read_segmentation_folder_refuses_mixed_sizes(tmp_path):
+    _pair(tmp_path, "a.png", np.zeros((4, 6), np.uint8), np.zeros((4, 6), np.uint8))
+    _pair(tmp_path, "b.png", np.zeros((5, 6), np.uint8), np.zeros((5, 6), np.uint8))
+    with pytest.raises(ValueError, match="must share one size"):
+        read_segmentation_folder(tmp_path)

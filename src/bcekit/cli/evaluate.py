@@ -13,6 +13,7 @@ EPILOG = """\b
 Examples:
   bcekit evaluate run1 test.csv --target y
   bcekit evaluate run1 test.parquet --target y --json > metrics.json
+  bcekit evaluate seg-run labelled/       # images/ and masks/ inside
 """
 
 
@@ -33,7 +34,7 @@ def rename_target(table: Any, given: str | None, stored: str | None, source: str
     return table.rename_columns([stored if c == given else c for c in table.column_names])
 
 
-@click.command(short_help="Score a saved model on a labelled table.", epilog=EPILOG)
+@click.command(short_help="Score a saved model on a labelled table or images.", epilog=EPILOG)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option(
@@ -45,10 +46,15 @@ def evaluate(model_dir: Path, data: Path, target: str | None, drop: tuple[str, .
     """Score the model in MODEL_DIR on the labelled table DATA (CSV or Parquet).
 
     Prints log loss, accuracy, ROC-AUC, average precision, expected calibration error and
-    Brier score.
+    Brier score. For a segmentation model (from 'bcekit segment'), DATA is a folder with
+    images/ and masks/, and the scores are mean IoU, mean Dice and the worst IoU.
     """
-    from bcekit.cli.artifacts import load_model_dir
+    from bcekit.cli.artifacts import load_model_dir, saved_model_class
     from bcekit.cli.console import print_metrics
+
+    if saved_model_class(model_dir) == "SegmentationNet":
+        _evaluate_masks(model_dir, data, target, drop)
+        return
     from bcekit.cli.tabular import drop_columns, split_names
     from bcekit.data.tables import read_table
     from bcekit.plots.report import classification_metrics
@@ -62,3 +68,21 @@ def evaluate(model_dir: Path, data: Path, target: str | None, drop: tuple[str, .
     proba = model.predict_proba(X)[:, 1]
     name = model_dir.resolve().name or str(model_dir)
     print_metrics({name: classification_metrics(y, proba)}, title=f"{name} on {data.name}")
+
+
+def _evaluate_masks(model_dir: Path, data: Path, target: str | None, drop: tuple) -> None:
+    from bcekit.cli.console import emit_json
+    from bcekit.cli.errors import CLIError
+    from bcekit.cli.masks import evaluate_masks
+    from bcekit.cli.options import settings
+
+    if target is not None or drop:
+        raise CLIError("--target and --drop apply to tables; a segmentation model reads masks/")
+    metrics = evaluate_masks(model_dir, data)
+    if settings().json:
+        emit_json(metrics)
+    else:
+        click.echo(
+            f"{metrics['n_images']} images: mean IoU {metrics['mean_iou']:.4f}, "
+            f"mean Dice {metrics['mean_dice']:.4f}, worst IoU {metrics['min_iou']:.4f}"
+        )

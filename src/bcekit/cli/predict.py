@@ -72,7 +72,7 @@ def predict(
     from bcekit.cli.options import settings
 
     if saved_model_class(model_dir) == "SegmentationNet":
-        from bcekit.cli.mask_prediction import predict_masks
+        from bcekit.cli.masks import predict_masks
 
         summary = predict_masks(model_dir, data, output, threshold)
         if settings().json:

@@ -115,39 +115,17 @@ def _load(data: str, options: dict[str, Any]) -> tuple[tuple[Any, Any], tuple[An
 
 def _load_folder(folder: Path, options: dict[str, Any]) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """Images and masks from ``folder/images`` and ``folder/masks``, split for testing."""
-    import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from bcekit.data.image_files import IMAGE_SUFFIXES, binary_masks, read_image, read_mask
+    from bcekit.data.image_files import read_segmentation_folder
 
     if not folder.is_dir():
         raise CLIError(f"--data {folder}: not 'shapes', 'nuclei' or an existing folder")
-    image_dir, mask_dir = folder / "images", folder / "masks"
-    if not image_dir.is_dir() or not mask_dir.is_dir():
-        raise CLIError(f"--data {folder}: needs the sub-folders images/ and masks/")
-    names = sorted(p.name for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if len(names) < 2:
-        raise CLIError(f"{image_dir}: needs at least two images ({', '.join(IMAGE_SUFFIXES)})")
-    missing = [name for name in names if not (mask_dir / name).is_file()]
-    if missing:
-        raise CLIError(f"{mask_dir}: no mask for {missing[0]} (masks share the images' names)")
     try:
-        images = [read_image(image_dir / name) for name in names]
-        labels = [read_mask(mask_dir / name) for name in names]
+        X, Y = read_segmentation_folder(folder)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    shapes = {image.shape for image in images}
-    sizes = {image.shape[:2] for image in images} | {mask.shape for mask in labels}
-    if len(sizes) != 1 or len(shapes) != 1:
-        found = sorted(shapes | {(*m.shape, "mask") for m in labels}, key=str)
-        raise CLIError(
-            f"{folder}: images (all grey or all colour) and masks must share one size; "
-            f"found {found}"
-        )
-    try:
-        Y = binary_masks(np.stack(labels))
-    except ValueError as exc:
-        raise CLIError(f"{mask_dir}: {exc}") from exc
-    X = np.stack(images)
+    if len(X) < 2:
+        raise CLIError(f"{folder / 'images'}: needs at least two images to train and test")
     Xtr, Xte, Ytr, Yte = train_test_split(X, Y, test_size=0.2, random_state=options["seed"])
     return (Xtr, Ytr), (Xte, Yte)

@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "binary_masks", "list_images", "read_image", "read_mask", "write_mask"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "binary_masks",
+    "list_images",
+    "read_image",
+    "read_mask",
+    "read_segmentation_folder",
+    "write_mask",
+]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
@@ -104,3 +112,49 @@ def write_mask(path: str | os.PathLike[str], mask: np.ndarray) -> None:
     from PIL import Image
 
     Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255).save(path, format="PNG")
+
+
+def read_segmentation_folder(folder: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Images and 0/1 masks (255 = ignore) from ``folder/images`` and ``folder/masks``.
+
+    Each image has a mask file of the same name; all images share one size and one kind
+    (grey or colour).
+
+    Returns
+    -------
+    images : ndarray of float32, shape (n, H, W) or (n, H, W, 3)
+    masks : ndarray of uint8, shape (n, H, W)
+
+    Raises
+    ------
+    ValueError
+        A missing folder or mask, no images, an unreadable file, mixed sizes or kinds, or
+        mask labels outside the conventions of :func:`binary_masks`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such folder")
+    image_dir, mask_dir = folder / "images", folder / "masks"
+    if not image_dir.is_dir() or not mask_dir.is_dir():
+        raise ValueError(f"{folder}: needs the sub-folders images/ and masks/")
+    paths = list_images(image_dir)
+    if not paths:
+        raise ValueError(f"{image_dir}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    missing = [p.name for p in paths if not (mask_dir / p.name).is_file()]
+    if missing:
+        raise ValueError(f"{mask_dir}: no mask for {missing[0]} (masks share the images' names)")
+    images = [read_image(p) for p in paths]
+    labels = [read_mask(mask_dir / p.name) for p in paths]
+    shapes = {image.shape for image in images}
+    sizes = {image.shape[:2] for image in images} | {mask.shape for mask in labels}
+    if len(sizes) != 1 or len(shapes) != 1:
+        found = sorted(shapes | {(*m.shape, "mask") for m in labels}, key=str)
+        raise ValueError(
+            f"{folder}: images (all grey or all colour) and masks must share one size; "
+            f"found {found}"
+        )
+    try:
+        masks = binary_masks(np.stack(labels))
+    except ValueError as exc:
+        raise ValueError(f"{mask_dir}: {exc}") from exc
+    return np.stack(images), masks
