@@ -98,3 +98,9 @@ def test_read_segmentation_folder_refuses_mixed_sizes(tmp_path):
     _pair(tmp_path, "b.png", np.zeros((5, 6), np.uint8), np.zeros((5, 6), np.uint8))
     with pytest.raises(ValueError, match="must share one size"):
         read_segmentation_folder(tmp_path)
+
+
+def test_float_images_are_used_as_they_are(tmp_path):
+    pixels = np.array([[0.0, 0.25], [1.5, -0.5]], dtype=np.float32)
+    Image.fromarray(pixels, mode="F").save(tmp_path / "a.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tif"), pixels)

@@ -2,8 +2,9 @@
 
 Images are read with Pillow and scaled by the range of their pixel type, so the same file
 always gives the same array: 8-bit images are divided by 255, 16-bit greyscale images by
-65535. Greyscale images give ``(H, W)`` arrays; every other mode (palette, RGBA, CMYK, ...)
-is converted to RGB and gives ``(H, W, 3)``.
+65535, and floating-point greyscale images (TIFF) are used as they are. Greyscale images give
+``(H, W)`` arrays; every other mode (palette, RGBA, CMYK, ...) is converted to RGB and gives
+``(H, W, 3)``.
 
 Mask files hold one label per pixel, read as they are. :func:`binary_masks` turns a stack
 of them into the 0/1 masks (255 = ignore) that :class:`bcekit.SegmentationNet` trains on.
@@ -29,7 +30,14 @@ __all__ = [
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
-_GREY_MODES = {"1": 1.0, "L": 255.0, "I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0}
+_GREY_MODES = {
+    "1": 1.0,
+    "L": 255.0,
+    "I;16": 65535.0,
+    "I;16B": 65535.0,
+    "I;16L": 65535.0,
+    "F": 1.0,
+}
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
