@@ -20,9 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import RenderableType
-
-from benchmarks._common import console, machine_info, rows_table
+from benchmarks._common import console, machine_info
 
 _PREFIX = "bench_"
 
@@ -33,14 +31,6 @@ def available() -> list[str]:
     return sorted(
         m.name[len(_PREFIX) :] for m in pkgutil.iter_modules(here) if m.name.startswith(_PREFIX)
     )
-
-
-def _render(name: str, result: object) -> RenderableType | None:
-    if result is None:
-        return None
-    if isinstance(result, list) and all(isinstance(r, dict) for r in result):
-        return rows_table(name, result)
-    return result  # a rich renderable or a string
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or names:
         module = importlib.import_module(f"benchmarks.{_PREFIX}{name}")
         t0 = time.perf_counter()
-        rendered = _render(name, module.run())
-        if rendered is not None:
-            console.print(rendered)
+        console.print(module.run())  # a rich renderable or a string
         console.print(f"[dim]{name}: {time.perf_counter() - t0:.1f} s[/dim]\n")
     return 0
 

@@ -1,7 +1,8 @@
-"""Helpers shared by the ``bench_*.py`` modules: timing, the machine line, rich tables.
+"""Helpers shared by the ``bench_*.py`` modules: timing, the machine line, rich tables, and the
+NumPy BCE reference.
 
-A benchmark module defines ``run()`` returning a rich renderable (usually from :func:`table`),
-a list of row dicts (rendered by :func:`rows_table`), or None after printing itself.
+A benchmark module defines ``run()`` returning a rich renderable (usually from :func:`table`)
+or a string.
 ``python -m benchmarks`` runs them all; ``python -m benchmarks losses`` runs ``bench_losses``.
 
 Timings on a shared machine are noisy: time the contenders of one row set with
@@ -20,41 +21,21 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["Timing", "compare", "console", "machine_info", "measure", "rows_table", "table"]
+__all__ = ["Timing", "compare", "console", "machine_info", "stable_numpy_bce", "table"]
 
 console = Console()
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Wall-clock seconds of repeated calls: the best and the median of ``repeats`` runs."""
+    """Wall-clock seconds of repeated calls: the best and the median."""
 
     best: float
     median: float
-    repeats: int
-
-
-def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1) -> Timing:
-    """Time ``fn()``: ``warmup`` untimed calls, then ``repeat`` timed ones.
-
-    Parameters
-    ----------
-    fn : callable
-        Called with no arguments.
-    repeat : int, default=5
-        Number of timed calls (>= 1).
-    warmup : int, default=1
-        Untimed calls first (JIT compilation, first-touch of buffers, thread pools).
-
-    Returns
-    -------
-    Timing
-        Best and median seconds per call.
-    """
-    return compare({"fn": fn}, repeat=repeat, warmup=warmup)["fn"]
 
 
 def compare(
@@ -73,8 +54,10 @@ def compare(
     ----------
     fns : mapping of str to callable
         The contenders, called with no arguments.
-    repeat, warmup : int
-        As in :func:`measure`.
+    repeat : int, default=5
+        Number of timed rounds (>= 1).
+    warmup : int, default=1
+        Untimed calls of each first (JIT compilation, first-touch of buffers, thread pools).
     pause : float, default=0.0
         Seconds to sleep before each timed call. OpenMP thread pools (Numba's, PyTorch's)
         busy-wait for a few milliseconds after a parallel region; on a small machine that
@@ -98,7 +81,7 @@ def compare(
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {name: Timing(min(t), statistics.median(t), repeat) for name, t in times.items()}
+    return {name: Timing(min(t), statistics.median(t)) for name, t in times.items()}
 
 
 def _cpu_model() -> str:
@@ -152,15 +135,26 @@ def table(
     return t
 
 
-def rows_table(title: str, rows: Sequence[Mapping[str, Any]]) -> Table:
-    """A :func:`table` whose columns are the keys of the first row dict."""
-    columns = list(rows[0]) if rows else []
-    return table(title, columns, ([r.get(c) for c in columns] for r in rows))
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return str(value)
+
+
+def stable_numpy_bce(
+    z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Mean (weighted mean) BCE on logits and its gradient, from NumPy ufuncs, unchecked.
+
+    The plain-NumPy reference the fused kernel is timed against.
+    """
+    sp_neg = np.logaddexp(0, -z)  # -log sigmoid(z)
+    sp_pos = np.logaddexp(0, z)  # -log(1 - sigmoid(z))
+    loss = y * sp_neg + (1 - y) * sp_pos
+    grad = np.exp(-sp_neg) - y  # sigmoid(z) - y
+    if w is None:
+        return float(loss.mean()), grad / z.size
+    total = w.sum()
+    return float((w * loss).sum() / total), grad * (w / total)

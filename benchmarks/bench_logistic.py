@@ -25,6 +25,10 @@ from benchmarks._common import compare, table
 
 TOL = 1e-6
 TARGET_RATIO = 0.7
+FUSED = "scipy L-BFGS-B + bcekit fused objective"
+NUMPY = "scipy L-BFGS-B + NumPy two-pass objective"
+SKLEARN = "sklearn LogisticRegression(lbfgs)"
+ESTIMATOR = "bcekit LogisticRegression(lbfgs)"
 
 
 def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -92,47 +96,42 @@ def run(n: int = 200_000, d: int = 100, repeat: int = 3) -> Any:
 
     C = 1.0
     X, y = make_data(n, d)
-    results: dict[str, tuple[float, int]] = {}
+    results: dict[str, tuple[float, int]] = {}  # row name -> (objective, iterations)
 
     traces: list[list[tuple[float, float]]] = []
 
     def fused() -> None:
         traces.append([])
         res = _lbfgs(_fused_objective(X, y, C), d, traces[-1])
-        results["fused"] = (res.fun, res.nit)
+        results[FUSED] = (res.fun, res.nit)
 
     def numpy_two_pass() -> None:
         res = _lbfgs(_numpy_objective(X, y, C), d)
-        results["numpy"] = (res.fun, res.nit)
+        results[NUMPY] = (res.fun, res.nit)
 
     def sklearn() -> None:
         clf = SkLogisticRegression(solver="lbfgs", C=C, tol=TOL, max_iter=1000).fit(X, y)
         f = _objective_at(X, y, C, clf.coef_.ravel(), clf.intercept_[0])
-        results["sklearn"] = (f, int(clf.n_iter_[0]))
+        results[SKLEARN] = (f, int(clf.n_iter_[0]))
 
-    fns = {
-        "scipy L-BFGS-B + bcekit fused objective": fused,
-        "scipy L-BFGS-B + NumPy two-pass objective": numpy_two_pass,
-        "sklearn LogisticRegression(lbfgs)": sklearn,
-    }
+    fns = {FUSED: fused, NUMPY: numpy_two_pass, SKLEARN: sklearn}
     estimator = _bcekit_estimator(X, y, C, results)
     if estimator is not None:
-        fns["bcekit LogisticRegression(lbfgs)"] = estimator
+        fns[ESTIMATOR] = estimator
     times = compare(fns, repeat=repeat, warmup=1, pause=0.05)
 
     # Time for the fused driver to first reach scikit-learn's final objective (timed runs only).
-    target = results["sklearn"][0]
+    target = results[SKLEARN][0]
     reach_times = [
         next((t for t, f in trace if f <= target * (1 + 1e-12)), np.inf)
         for trace in traces[-repeat:]
     ]
     reach = float(np.median(reach_times))
 
-    sk_time = times["sklearn LogisticRegression(lbfgs)"].median
-    keys = dict(zip(fns, ["fused", "numpy", "sklearn", "estimator"], strict=False))
+    sk_time = times[SKLEARN].median
     rows = []
     for name, t in times.items():
-        f, nit = results[keys[name]]
+        f, nit = results[name]
         rows.append([name, t.median, nit, f"{f:.10f}", f"{t.median / sk_time:.2f}"])
     caption = (
         f"fused L-BFGS reached sklearn's objective {target:.10f} after a median "
@@ -158,6 +157,6 @@ def _bcekit_estimator(
     def fit() -> None:
         clf = LogisticRegression(C=C, solver="lbfgs", tol=TOL, max_iter=1000).fit(X, y)
         f = _objective_at(X, y, C, np.ravel(clf.coef_), float(np.ravel(clf.intercept_)[0]))
-        results["estimator"] = (f, int(np.ravel(clf.n_iter_)[0]))
+        results[ESTIMATOR] = (f, int(np.ravel(clf.n_iter_)[0]))
 
     return fit

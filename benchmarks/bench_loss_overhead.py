@@ -21,19 +21,7 @@ from typing import Any
 import numpy as np
 from rich.console import Group
 
-from benchmarks._common import compare, table
-
-
-def _stable_numpy(z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple[float, np.ndarray]:
-    """Mean (weighted mean) BCE on logits and its gradient, from NumPy ufuncs, unchecked."""
-    sp_neg = np.logaddexp(0, -z)  # −log σ(z)
-    sp_pos = np.logaddexp(0, z)  # −log(1 − σ(z))
-    loss = y * sp_neg + (1 - y) * sp_pos
-    grad = np.exp(-sp_pos) - y  # σ(z) − y
-    if w is None:
-        return float(loss.mean()), grad / z.size
-    total = w.sum()
-    return float((w * loss).sum() / total), grad * (w / total)
+from benchmarks._common import compare, stable_numpy_bce, table
 
 
 def _batch(dtype: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,7 +63,7 @@ def _batch_rows(dtype: str, repeat: int, calls: int) -> list[list[Any]]:
             "value_and_grad(out=)": repeated(
                 lambda lo=loss, wt=weight: lo.value_and_grad(z, y, weight=wt, out=buffer)
             ),
-            "plain NumPy, unchecked": repeated(lambda wt=weight: _stable_numpy(z, y, wt)),
+            "plain NumPy, unchecked": repeated(lambda wt=weight: stable_numpy_bce(z, y, wt)),
         }
         times = compare(fns, repeat=repeat)
         anchor = times["bare kernel, buffer reused"].best

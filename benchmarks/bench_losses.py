@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from rich.console import Group
 
-from benchmarks._common import compare, table
+from benchmarks._common import compare, stable_numpy_bce, table
 
 TARGETS = {"float32": (8.0, 50.0), "float64": (4.0, None)}  # (x faster than torch, % of copy)
 
@@ -38,14 +38,6 @@ def _naive_numpy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         p = 1.0 / (1.0 + np.exp(-z))
         value = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
         return float(value), (p - y) / z.size
-
-
-def _stable_numpy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    sp_neg = np.logaddexp(0, -z)  # -log sigmoid(z)
-    sp_pos = np.logaddexp(0, z)  # -log(1 - sigmoid(z))
-    value = np.sum(y * sp_neg + (1 - y) * sp_pos) / z.size
-    grad = ((1 - y) * np.exp(-sp_neg) - y * np.exp(-sp_pos)) / z.size
-    return float(value), grad
 
 
 def _contenders(z: np.ndarray, y: np.ndarray) -> dict[str, Callable[[], float]]:
@@ -174,7 +166,7 @@ def _crossover_rows(dtype: str, sizes: tuple[int, ...]) -> list[list[Any]]:
         t = compare(
             {
                 "fused": lambda z=z, y=y, g=grad: bce_with_logits_fused(z, y, None, g, 1, 0, 1),
-                "numpy": lambda z=z, y=y: _stable_numpy(z, y),
+                "numpy": lambda z=z, y=y: stable_numpy_bce(z, y),
             },
             repeat=max(3, min(200, 2_000_000 // max(n, 1))),
         )

@@ -148,6 +148,29 @@ def test_predict_one_image_with_a_threshold(trained_run, tmp_path):
     assert json.loads((out / "predictions.json").read_text())["threshold"] == 0.99
 
 
+def test_predict_uses_the_models_own_threshold(trained_run, tmp_path):
+    from bcekit.data.image_files import read_image
+
+    data, run = trained_run
+    model = io.load(run)
+    model.threshold = 0.2
+    io.save(model, f"{tmp_path / 'low'}/")
+    out = tmp_path / "masks"
+    result = invoke("--quiet", "predict", tmp_path / "low", data / "images" / "5.png", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "predictions.json").read_text())["threshold"] == 0.2
+    proba = model.predict_proba(read_image(data / "images" / "5.png")[np.newaxis])[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "5.png")) == 255, proba > 0.2)
+
+
+def test_predict_refuses_drop_for_a_segmentation_model(trained_run, tmp_path):
+    data, run = trained_run
+    out = tmp_path / "masks"
+    result = invoke("predict", run, data / "images", "-o", out, "--drop", "x")
+    assert_bad_input(result, "--drop applies to tables")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("case", "fragment"),
     [

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
+from bcekit.nn.conv import Conv2D
 from bcekit.nn.gradcheck import gradcheck
 from bcekit.nn.merge import Concatenate
 from bcekit.nn.pool import MaxPool2D
@@ -221,3 +224,25 @@ def test_unet_bad_input():
         UNet(1, depth=0)
     with pytest.raises(ValueError, match="upsample must be one of"):
         UNet(1, upsample="cubic")
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda: MaxPool2D(True), "pool_size must be a positive integer; got True"),
+        (lambda: Upsample2D(True), "scale must be a positive integer; got True"),
+        (lambda: Conv2D(1, True), "out_channels must be a positive integer; got True"),
+        (lambda: Conv2D(1, 2, dtype=np.float16), "dtype must be float32 or float64"),
+        (lambda: UNet(1, depth=True), "depth must be a positive integer; got True"),
+    ],
+)
+def test_layer_arguments_are_checked_alike(make, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        make()
+
+
+def test_maxpool_backward_needs_a_training_forward():
+    pool = MaxPool2D(2).eval()
+    pool.forward(distinct((1, 4, 4, 1)))
+    with pytest.raises(RuntimeError, match="training mode"):
+        pool.backward(np.ones((1, 2, 2, 1)))

@@ -172,6 +172,9 @@ def bad_files(folder, case):
         table = make_table(60, 0)
         labels = np.array(["no", "yes", "maybe"] * 20)
         pq.write_table(table.set_column(4, "label", pa.array(labels)), folder / "p.parquet")
+    elif case == "date target":
+        days = pa.array(np.arange(60) % 2, pa.int32()).cast(pa.date32())
+        pq.write_table(make_table(60, 0).set_column(4, "label", days), folder / "p.parquet")
     elif case == "columns differ":
         write_files(folder, [30])
         pq.write_table(make_table(30, 1).drop_columns(["c"]), folder / "part-9.parquet")
@@ -185,6 +188,7 @@ BAD = {
     "text column": ((), "non-numeric feature columns 'city'"),
     "missing": ((), "part-0.parquet: column 'a' has missing values (first at row 3)"),
     "three classes": ((), "has 3 distinct values"),
+    "date target": ((), "target column 'label' has unsupported type date32"),
     "columns differ": ((), "part-9.parquet: its columns"),
     "not parquet": ((), "x.parquet: cannot read as Parquet"),
     "empty folder": ((), "is a directory with no Parquet files"),
@@ -218,3 +222,14 @@ def test_unreachable_scheduler_is_bad_input(tmp_path):
         )
     assert_bad_input(result, "--scheduler tcp://127.0.0.1:9: cannot reach a Dask scheduler")
     assert not out.exists()
+
+
+def test_repeated_drop_columns_are_dropped_once(tmp_path):
+    from bcekit.data.tables import TablePreprocessor
+    from bcekit.distributed.tables import _feature_columns, list_parquet
+
+    data = write_files(tmp_path / "data", [30])
+    columns, drop = _feature_columns(list_parquet(data), "label", None, ["b", "b"], None)
+    pre = TablePreprocessor.fit(make_table(30, 0), "label", drop=["b", "b"], source="t")
+    assert columns == ["a", "c", "flag"] and drop == ["b"]
+    assert pre.feature_names == columns

@@ -299,3 +299,18 @@ def test_mlp_refuses_validation_on_dask_input(client, params, fit_kwargs):
     X, y, _ = logistic_data(300, 2, seed=10)
     with pytest.raises(ValueError, match="without validation data"):
         MLPClassifier(**params).fit(*chunked(X, y, rows=100), **fit_kwargs)
+
+
+@pytest.mark.parametrize(
+    ("params", "classes", "fragment"),
+    [
+        ({"loss": "focal"}, 3, "needs binary or multi-label y"),
+        ({"loss": "focal", "pos_weight": 2.0}, 2, "pos_weight applies to loss='bce'"),
+    ],
+)
+def test_mlp_rejects_the_loss_options_refused_in_memory(client, params, classes, fragment):
+    X, y, _ = logistic_data(300, 2, seed=11, classes=classes)
+    with pytest.raises(ValueError, match=fragment):
+        MLPClassifier(max_iter=1, **params).fit(X, y)
+    with pytest.raises(ValueError, match=fragment):
+        MLPClassifier(max_iter=1, **params).fit(*chunked(X, y, rows=100))

@@ -180,3 +180,25 @@ def test_the_fast_path_takes_arrays_that_need_nothing_done():
     assert not validation._plain(z, [[1.0, 0.0]] * 4, None)  # a list
     assert not validation._plain(z.astype(np.float16), np.ones((4, 2), np.float16), None)
     assert not validation._plain(np.zeros(3, int), np.zeros(3, int), None)
+
+
+@pytest.mark.parametrize("value_name", list(SPECIAL))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logistic_objective_checks_match_the_element_wise_rule(value_name, dtype):
+    from bcekit.losses.linear import logistic_objective
+
+    n = 9
+    arr = _with(value_name, dtype, n, 4)
+    with np.errstate(invalid="ignore"):
+        in_unit = bool(np.all((arr >= 0) & (arr <= 1)))
+        non_negative_finite = bool(np.all(np.isfinite(arr) & (arr >= 0)))
+    X = np.random.default_rng(5).normal(size=(n, 2)).astype(dtype)
+    coef, y = np.zeros(2, dtype), np.full(n, 0.5, dtype)
+    as_y = _raises(lambda: logistic_objective(X, arr, coef, 0.0))
+    assert (as_y is None) == in_unit, as_y
+    if as_y is not None:
+        assert as_y.startswith("y must ")
+    as_weight = _raises(lambda: logistic_objective(X, y, coef, 0.0, sample_weight=arr))
+    assert (as_weight is None) == non_negative_finite, as_weight
+    if as_weight is not None:
+        assert as_weight.startswith("sample_weight must be finite and >= 0; got values in ")

@@ -322,6 +322,16 @@ def test_partial_fit_learns_incrementally(cancer):
         MLPClassifier(class_weight="balanced").partial_fit(X_train, y_train)
 
 
+def test_partial_fit_rejects_a_change_of_target_type(cancer):
+    X_train, _, y_train, _ = cancer
+    model = MLPClassifier((4,), random_state=0)
+    model.partial_fit(X_train[:20], y_train[:20], classes=[0, 1])
+    multilabel = np.column_stack([y_train[20:40], 1 - y_train[20:40]])
+    message = "y is multilabel-indicator but the model was fitted on binary targets"
+    with pytest.raises(ValueError, match=message):
+        model.partial_fit(X_train[20:40], multilabel)
+
+
 def test_partial_fit_continues_after_fit(cancer):
     X_train, _, y_train, _ = cancer
     model = MLPClassifier((16,), max_iter=5, random_state=0)

@@ -166,6 +166,40 @@ def test_float32_in_float32_out(batch):
     assert value == pytest.approx(bce_dice_loss(logits, targets), rel=1e-5)
 
 
+def test_float32_dice_gradient_matches_float64(batch):
+    logits, targets = batch
+    rng = np.random.default_rng(3)
+    weight = rng.random(logits.shape)
+    soft = np.where(targets == 255, 255, rng.random(logits.shape))
+    for t in (targets, soft):
+        _, grad64 = soft_dice_loss_value_and_grad(logits, t, weight=weight, reduction="none")
+        _, grad32 = soft_dice_loss_value_and_grad(
+            logits.astype(np.float32), t, weight=weight.astype(np.float32), reduction="none"
+        )
+        assert grad32.dtype == np.float32
+        np.testing.assert_allclose(grad32, grad64, rtol=1e-5, atol=1e-6 * np.abs(grad64).max())
+
+
+def test_bce_dice_value_and_grad_are_the_weighted_sums(batch):
+    logits, targets = batch
+    rng = np.random.default_rng(4)
+    shared = {
+        "weight": rng.random(logits.shape[1:]),
+        "mask": rng.random(logits.shape[1:]) > 0.2,
+    }
+    per_pixel = targets[1]  # broadcast over the images, with ignored pixels
+    bce, bce_grad = pixel_bce_with_logits_value_and_grad(
+        logits, per_pixel, pos_weight=2.5, **shared
+    )
+    dice, dice_grad = soft_dice_loss_value_and_grad(logits, per_pixel, smooth=0.3, **shared)
+    value, grad = bce_dice_loss_value_and_grad(
+        logits, per_pixel, bce_weight=0.4, dice_weight=1.3, pos_weight=2.5, smooth=0.3, **shared
+    )
+    assert value == pytest.approx(0.4 * bce + 1.3 * dice, rel=1e-12)
+    np.testing.assert_allclose(grad, 0.4 * bce_grad + 1.3 * dice_grad, rtol=1e-12, atol=1e-15)
+    assert not grad[:, per_pixel == 255].any()
+
+
 # --- classes ---------------------------------------------------------------------------------
 
 
@@ -210,5 +244,9 @@ def test_errors(batch):
         BCEDiceLoss(dice_weight=-0.5)
     with pytest.raises(ValueError, match="targets must broadcast"):
         bce_dice_loss(logits, targets[:, :2])
+    with pytest.raises(ValueError, match=r"targets must broadcast to the shape of logits"):
+        soft_dice_loss(logits, np.full((4, 5, 4), 255))
+    with pytest.raises(ValueError, match="pos_weight must be >= 0"):
+        bce_dice_loss(logits, targets, pos_weight=-1.0)
     with pytest.raises(ValueError, match="mask must be a boolean array"):
         pixel_bce_with_logits(logits, targets, mask=np.ones(logits.shape))

@@ -81,6 +81,24 @@ def saved_model_class(path: str | os.PathLike[str]) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def load_estimator(path: Path) -> Any:
+    """The estimator saved in the folder ``path`` (:func:`bcekit.io.load`).
+
+    Raises
+    ------
+    CLIError
+        Files missing, unreadable, corrupt, truncated or edited.
+    """
+    from bcekit import io
+
+    try:
+        return io.load(path)
+    except io.ModelFileError as exc:
+        raise CLIError(f"{path}: the model file is unusable: {exc}") from exc
+    except OSError as exc:
+        raise CLIError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
+
+
 def load_model_dir(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     """Read a model folder written by :func:`save_model_dir`.
 
@@ -93,7 +111,6 @@ def load_model_dir(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     CLIError
         Folder or files missing, corrupt, truncated, edited, or inconsistent with each other.
     """
-    from bcekit import io
     from bcekit.data.tables import TablePreprocessor
 
     path = Path(path)
@@ -105,12 +122,7 @@ def load_model_dir(path: str | os.PathLike[str]) -> tuple[Any, Any]:
     if absent:
         hint = " (was it written by 'bcekit train'?)" if PREPROCESS_FILE in absent else ""
         raise CLIError(f"{path}: not a complete model folder; missing {', '.join(absent)}{hint}")
-    try:
-        model = io.load(path)
-    except io.ModelFileError as exc:
-        raise CLIError(f"{path}: the model file is unusable: {exc}") from exc
-    except OSError as exc:
-        raise CLIError(f"{path}: cannot read the model ({exc.strerror or exc})") from exc
+    model = load_estimator(path)
     preprocess_path = path / PREPROCESS_FILE
     try:
         document = json.loads(preprocess_path.read_text(encoding="utf-8"))

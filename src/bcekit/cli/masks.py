@@ -42,15 +42,6 @@ def _images(data: Path) -> list[Path]:
     return paths
 
 
-def _load(model_dir: Path) -> Any:
-    from bcekit import io
-
-    try:
-        return io.load(model_dir)
-    except (io.ModelFileError, FileNotFoundError) as exc:
-        raise CLIError(f"{model_dir}: the model file is unusable: {exc}") from exc
-
-
 def _check_channels(model: Any, path: Path, found: int) -> None:
     channels = int(model.n_channels_in_)
     if found != channels:
@@ -60,8 +51,12 @@ def _check_channels(model: Any, path: Path, found: int) -> None:
         )
 
 
-def predict_masks(model_dir: Path, data: Path, output: Path, threshold: float) -> dict[str, Any]:
+def predict_masks(
+    model_dir: Path, data: Path, output: Path, threshold: float | None
+) -> dict[str, Any]:
     """Write a mask for every image of ``data`` into ``output``; return the summary.
+
+    ``threshold`` None uses the model's own (:attr:`SegmentationNet.threshold`).
 
     Raises
     ------
@@ -71,11 +66,12 @@ def predict_masks(model_dir: Path, data: Path, output: Path, threshold: float) -
     """
     import numpy as np
 
-    from bcekit.cli.artifacts import check_output_dir, publish
+    from bcekit.cli.artifacts import check_output_dir, load_estimator, publish
     from bcekit.data.image_files import read_image, write_mask
 
     check_output_dir(output)
-    model = _load(model_dir)
+    model = load_estimator(model_dir)
+    threshold = float(model.threshold if threshold is None else threshold)
     records = []
     with publish(output) as tmp:
         for path in _images(data):
@@ -110,22 +106,16 @@ def evaluate_masks(model_dir: Path, data: Path) -> dict[str, Any]:
         Unusable model files, a folder :func:`read_segmentation_folder` refuses, or images
         whose channels differ from the training images'.
     """
+    from bcekit.cli.artifacts import load_estimator
     from bcekit.data.image_files import read_segmentation_folder
-    from bcekit.plots.masks import dice_scores, iou_scores
+    from bcekit.plots.masks import mask_metrics
 
-    model = _load(model_dir)
+    model = load_estimator(model_dir)
     try:
         images, masks = read_segmentation_folder(data)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     _check_channels(model, data / "images", 1 if images.ndim == 3 else images.shape[-1])
-    predicted = model.predict(images)
-    iou = iou_scores(masks, predicted, ignore_value=model.ignore_value)
-    dice = dice_scores(masks, predicted, ignore_value=model.ignore_value)
-    return {
-        "mean_iou": float(iou.mean()),
-        "mean_dice": float(dice.mean()),
-        "min_iou": float(iou.min()),
-        "n_images": len(images),
-        "threshold": float(model.threshold),
-    }
+    return mask_metrics(
+        masks, model.predict(images), threshold=model.threshold, ignore_value=model.ignore_value
+    )

@@ -47,13 +47,12 @@ def _check_output_file(path: Path) -> str:
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Predict the positive class when its probability exceeds this.",
+    help="Predict the positive class when its probability exceeds this "
+    "(default: 0.5; a segmentation model's own threshold).",
 )
 @global_options
 def predict(
-    model_dir: Path, data: Path, output: Path, drop: tuple[str, ...], threshold: float
+    model_dir: Path, data: Path, output: Path, drop: tuple[str, ...], threshold: float | None
 ) -> None:
     """Predict every row of DATA with the model in MODEL_DIR.
 
@@ -74,6 +73,8 @@ def predict(
     if saved_model_class(model_dir) == "SegmentationNet":
         from bcekit.cli.masks import predict_masks
 
+        if drop:
+            raise CLIError("--drop applies to tables; a segmentation model reads images")
         summary = predict_masks(model_dir, data, output, threshold)
         if settings().json:
             emit_json(summary)
@@ -84,6 +85,7 @@ def predict(
     from bcekit.data.tables import DataError, read_table
     from bcekit.io import atomic_write
 
+    threshold = 0.5 if threshold is None else threshold
     kind = _check_output_file(output)
     model, pre = load_model_dir(model_dir)
     source = str(data)

@@ -14,22 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from bcekit.nn.init import as_generator
+
 #: Object kinds, in the order of their codes in the generator.
 KINDS = ("disc", "rectangle", "ring")
 MAX_OBJECTS = 4
 MIN_SIZE = 16
 #: Images generated per vectorised block (bounds the temporary memory to ~100 MB at 48×48).
 BLOCK = 256
-
-
-def _rng(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, int | np.integer):
-        return np.random.default_rng(random_state)
-    raise TypeError(
-        f"random_state must be None, an int or a numpy Generator; got {type(random_state).__name__}"
-    )
 
 
 def _backgrounds(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -88,7 +80,7 @@ def make_shapes(n: int, size: int = 48, random_state: Any = None) -> tuple[np.nd
         Number of images (at least 1).
     size : int
         Height and width of each image, at least 16 pixels.
-    random_state : None, int or numpy Generator
+    random_state : None, int, numpy Generator or RandomState
         Seed; the same seed gives the same images and masks.
 
     Returns
@@ -112,7 +104,7 @@ def make_shapes(n: int, size: int = 48, random_state: Any = None) -> tuple[np.nd
     if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < MIN_SIZE:
         raise ValueError(f"size must be an integer >= {MIN_SIZE}; got {size!r}")
     n, size = int(n), int(size)
-    rng = _rng(random_state)
+    rng = as_generator(random_state)
     images = np.empty((n, size, size), np.float32)
     masks = np.empty((n, size, size), np.uint8)
     for start in range(0, n, BLOCK):

@@ -344,23 +344,8 @@ class TablePreprocessor:
         """
         if impute not in (None, "mean", "median"):
             raise ValueError(f"impute must be 'mean', 'median' or None; got {impute!r}")
-        names = table.column_names
-        if target not in names:
-            raise DataError(
-                source, f"no target column {target!r}; the columns are {_quote_list(names)}"
-            )
-        drop = list(dict.fromkeys(drop))
-        unknown = [c for c in [*drop, *(features or [])] if c not in names]
-        if unknown:
-            raise DataError(
-                source, f"no column {_quote_list(unknown)}; the columns are {_quote_list(names)}"
-            )
-        if features is not None:
-            columns = [c for c in dict.fromkeys(features) if c != target and c not in drop]
-        else:
-            columns = [c for c in names if c != target and c not in drop]
-        if not columns:
-            raise DataError(source, "no feature columns are left to train on")
+        columns, drop = _select_columns(table.column_names, target, features, drop, source)
+        _check_target_type(table.column(target).type, target, source)
 
         text = [c for c in columns if not _is_numeric(table.column(c).type)]
         if text and not one_hot:
@@ -594,6 +579,43 @@ def _missing_mask(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
+def _select_columns(
+    names: list[str],
+    target: str,
+    features: list[str] | None,
+    drop: Iterable[str],
+    source: str,
+) -> tuple[list[str], list[str]]:
+    """The feature columns (``features``, else every column but the target and ``drop``)
+    and ``drop`` without repeats, both checked against the column ``names``."""
+    if target not in names:
+        raise DataError(
+            source, f"no target column {target!r}; the columns are {_quote_list(names)}"
+        )
+    drop = list(dict.fromkeys(drop))
+    unknown = [c for c in [*drop, *(features or [])] if c not in names]
+    if unknown:
+        raise DataError(
+            source, f"no column {_quote_list(unknown)}; the columns are {_quote_list(names)}"
+        )
+    chosen = features if features is not None else names
+    columns = [c for c in dict.fromkeys(chosen) if c != target and c not in drop]
+    if not columns:
+        raise DataError(source, "no feature columns are left to train on")
+    return columns, drop
+
+
+def _check_target_type(dtype: pa.DataType, target: str, source: str) -> None:
+    """Refuse target types other than numbers, strings and dictionary-encoded strings."""
+    if not (
+        _is_numeric(dtype)
+        or pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_dictionary(dtype)
+    ):
+        raise DataError(source, f"target column {target!r} has unsupported type {dtype}")
+
+
 def _fit_classes(column: pa.ChunkedArray, target: str, source: str) -> list[Any]:
     missing = _missing_mask(column)
     if missing.any():
@@ -601,13 +623,6 @@ def _fit_classes(column: pa.ChunkedArray, target: str, source: str) -> list[Any]
             source,
             f"target column {target!r} has missing values (first at row {_first_row(missing)})",
         )
-    if not (
-        _is_numeric(column.type)
-        or pa.types.is_string(column.type)
-        or pa.types.is_large_string(column.type)
-        or pa.types.is_dictionary(column.type)
-    ):
-        raise DataError(source, f"target column {target!r} has unsupported type {column.type}")
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     unique = pc.unique(column)

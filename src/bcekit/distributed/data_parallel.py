@@ -127,14 +127,35 @@ def _layers(layer: Any) -> list[Any]:
     return [layer, *(sub for _, child in layer.children() for sub in _layers(child))]
 
 
+#: Shuffles kept per worker thread (one per block it serves, the latest epoch each).
+_MAX_ORDERS = 64
+
+
+def _order(n_rows: int, seed: int, epoch: int, index: int) -> np.ndarray:
+    """The epoch's shuffle of the block's rows, drawn once per thread, block and epoch."""
+    orders = _LOCAL.__dict__.setdefault("orders", {})
+    key = (seed, index, n_rows)
+    cached = orders.get(key)
+    if cached is not None and cached[0] == epoch:
+        return cached[1]
+    order = np.random.default_rng([seed, epoch, index]).permutation(n_rows)
+    if n_rows <= np.iinfo(np.int32).max:
+        order = order.astype(np.int32)
+    orders.pop(key, None)
+    while len(orders) >= _MAX_ORDERS:
+        del orders[next(iter(orders))]
+    orders[key] = (epoch, order)
+    return order
+
+
 def _share(n_rows: int, seed: int, where: tuple[int, int, int], index: int) -> Any:
     """The rows of this block in step ``step`` of ``epoch``: all rows when there is one step."""
     epoch, step, n_steps = where
     if n_steps == 1:
         return slice(None)
-    order = np.random.default_rng([seed, epoch, index]).permutation(n_rows)
-    bounds = (np.arange(n_steps + 1) * n_rows) // n_steps
-    return np.sort(order[bounds[step] : bounds[step + 1]])
+    order = _order(n_rows, seed, epoch, index)
+    start, stop = step * n_rows // n_steps, (step + 1) * n_rows // n_steps
+    return np.sort(order[start:stop])
 
 
 def _block_gradient(X, y, w, index, shipped, theta, config, where) -> tuple:

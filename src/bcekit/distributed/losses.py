@@ -33,27 +33,44 @@ def _split(rest: tuple, has_weight: bool, has_mask: bool) -> tuple[Any, Any, lis
     return w, m, rest
 
 
-def _block_partials(z, y, *rest, loss, has_weight, has_mask) -> tuple[float, float, float]:
-    """``(Σ w·ℓ, n counted, Σ w)`` for one chunk."""
-    w, m, _ = _split(rest, has_weight, has_mask)
-    with one_thread():
-        total = loss(z, y, weight=w, mask=m)
+def _counts(z, w, m) -> tuple[float, float]:
+    """``(n counted, Σ w)`` of one chunk."""
     counted = z.size if m is None else np.count_nonzero(m)
     if w is None:
         weight_sum = counted
     else:
         weights = np.broadcast_to(w, z.shape)
         weight_sum = np.sum(weights, where=True if m is None else m, dtype=np.float64)
-    return float(total), float(counted), float(weight_sum)
+    return float(counted), float(weight_sum)
 
 
-def _block_grad(z, y, *rest, loss, has_weight, has_mask) -> np.ndarray:
-    """∂(Σ w·ℓ)/∂z for one chunk, times the reduction's scale (the last operand)."""
-    w, m, (scale,) = _split(rest, has_weight, has_mask)
+def _block_partials(z, y, *rest, loss, has_weight, has_mask) -> tuple[float, float, float]:
+    """``(Σ w·ℓ, n counted, Σ w)`` for one chunk."""
+    w, m, _ = _split(rest, has_weight, has_mask)
     with one_thread():
-        _, grad = loss.value_and_grad(z, y, weight=w, mask=m)
-    grad *= grad.dtype.type(scale)
-    return grad
+        total = loss(z, y, weight=w, mask=m)
+    return (float(total), *_counts(z, w, m))
+
+
+def _block_value_and_grad(z, y, *rest, loss, has_weight, has_mask) -> tuple[tuple, np.ndarray]:
+    """``((Σ w·ℓ, n counted, Σ w), ∂(Σ w·ℓ)/∂z)`` for one chunk, the loss evaluated once."""
+    w, m, _ = _split(rest, has_weight, has_mask)
+    with one_thread():
+        total, grad = loss.value_and_grad(z, y, weight=w, mask=m)
+    return (float(total), *_counts(z, w, m)), grad
+
+
+def _scaled(grad: np.ndarray, scale: float) -> np.ndarray:
+    """A chunk's gradient of the sum times the reduction's scale."""
+    return grad * grad.dtype.type(scale)
+
+
+def _nested(items: list, shape: tuple[int, ...]) -> Any:
+    """``items`` (C order) as nested lists of ``shape``, for :func:`dask.array.block`."""
+    if len(shape) <= 1:
+        return list(items)
+    size = len(items) // shape[0]
+    return [_nested(items[i * size : (i + 1) * size], shape[1:]) for i in range(shape[0])]
 
 
 def _aligned(da: Any, x: Any, like: Any, name: str) -> Any:
@@ -158,17 +175,31 @@ def value_and_grad(
 ) -> tuple[Any, Any]:
     """Lazy ``(value, ∂value/∂logits)`` over dask arrays; compute both with ``dask.compute``.
 
-    The gradient of the sum is computed per chunk and scaled by the reduction's factor
-    (``1``, ``1/n_counted`` or ``1/Σw``), itself computed from every chunk's partials.
+    Each chunk evaluates the loss and its gradient once (one task giving its partials and the
+    gradient of its sum); the gradient is scaled by the reduction's factor (``1``,
+    ``1/n_counted`` or ``1/Σw``), itself computed from every chunk's partials.
     """
+    import itertools
+
     from dask import delayed
 
     _check_reduction(reduction)
-    loss = _make_loss(pos_weight, label_smoothing)
+    da = require_dask()
     operands, flags = _operands(logits, targets, weight, mask)
-    parts = _partials(operands, flags, loss)
-    scale = 1.0 if reduction == "sum" else delayed(_scale_of, pure=False)(reduction, *parts)
-    grad = operands[0].map_blocks(
-        _block_grad, *operands[1:], scale, loss=loss, **flags, dtype=operands[0].dtype
-    )
+    loss = _make_loss(pos_weight, label_smoothing)
+    z = operands[0]
+    blocks = zip(*(a.to_delayed().ravel() for a in operands), strict=True)
+    tasks = [
+        delayed(_block_value_and_grad, pure=False, nout=2)(*b, loss=loss, **flags) for b in blocks
+    ]
+    parts = [part for part, _ in tasks]
+    grads = [grad for _, grad in tasks]
+    if reduction != "sum":
+        scale = delayed(_scale_of, pure=False)(reduction, *parts)
+        grads = [delayed(_scaled, pure=False)(grad, scale) for grad in grads]
+    pieces = [
+        da.from_delayed(grad, shape=shape, dtype=z.dtype)
+        for grad, shape in zip(grads, itertools.product(*z.chunks), strict=True)
+    ]
+    grad = pieces[0] if z.ndim == 0 else da.block(_nested(pieces, z.numblocks))
     return _lazy_value(parts, reduction), grad

@@ -21,6 +21,7 @@ training mean (``impute="mean"``). The files must be readable at the same path b
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,11 @@ from bcekit.data.tables import (
     DataError,
     TablePreprocessor,
     _as_float,
+    _check_target_type,
     _is_numeric,
     _missing_problem,
     _quote_list,
+    _select_columns,
 )
 from bcekit.distributed._compat import require_dask
 
@@ -170,7 +173,7 @@ def read_parquet_table(
     """
     import dask
 
-    columns = _feature_columns(files, target, features, list(drop), impute)
+    columns, drop = _feature_columns(files, target, features, drop, impute)
     split = (float(validation_fraction), int(seed))
     summaries = dask.compute(
         *[
@@ -187,11 +190,12 @@ def _feature_columns(
     files: ParquetFiles,
     target: str,
     features: list[str] | None,
-    drop: list[str],
+    drop: Sequence[str],
     impute: str | None,
-) -> list[str]:
-    """The feature columns, checked against the schema before any data is read."""
-    source, names = files.source, files.schema.names
+) -> tuple[list[str], list[str]]:
+    """The feature columns and ``drop`` without repeats, checked against the schema before
+    any data is read."""
+    source = files.source
     if impute not in (None, "mean"):
         raise DataError(
             source,
@@ -199,19 +203,8 @@ def _feature_columns(
             "can fill missing values with the training mean",
             [("impute", "mean")],
         )
-    if target not in names:
-        raise DataError(
-            source, f"no target column {target!r}; the columns are {_quote_list(names)}"
-        )
-    unknown = [c for c in [*drop, *(features or [])] if c not in names]
-    if unknown:
-        raise DataError(
-            source, f"no column {_quote_list(unknown)}; the columns are {_quote_list(names)}"
-        )
-    chosen = features if features is not None else names
-    columns = [c for c in dict.fromkeys(chosen) if c != target and c not in drop]
-    if not columns:
-        raise DataError(source, "no feature columns are left to train on")
+    columns, drop = _select_columns(files.schema.names, target, features, drop, source)
+    _check_target_type(files.schema.field(target).type, target, source)
     text = [c for c in columns if not _is_numeric(files.schema.field(c).type)]
     if text:
         raise DataError(
@@ -220,7 +213,7 @@ def _feature_columns(
             "is read by Dask workers, which take numeric features only)",
             [("drop", ",".join(text))],
         )
-    return columns
+    return columns, drop
 
 
 def _validation_rows(n_rows: int, index: int, split: tuple[float, int]) -> np.ndarray:

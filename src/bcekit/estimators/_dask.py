@@ -39,7 +39,13 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from bcekit.distributed._compat import is_dask_collection
-from bcekit.estimators._base import BINARY, MULTICLASS, Targets, resolve_pos_weight
+from bcekit.estimators._base import (
+    BINARY,
+    MULTICLASS,
+    Targets,
+    check_loss_options,
+    resolve_pos_weight,
+)
 
 __all__ = ["DaskPredictMixin", "dask_input", "fit_logistic", "fit_mlp", "map_rows"]
 
@@ -430,6 +436,7 @@ def fit_mlp(
         model, X, y, sample_weight, kinds=(BINARY, MULTICLASS), supported="1-D class labels"
     )
     targets = data.targets
+    check_loss_options(targets.kind, model.loss, model.pos_weight, len(targets.classes))
     rng = check_random_state(model.random_state)
     if not (model.warm_start and model._fits_network(data.X, targets)):
         model._init_network(data.X, targets, rng)

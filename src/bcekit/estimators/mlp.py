@@ -392,6 +392,10 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         if known is not None and self.target_type_ == MULTILABEL:
             known = np.arange(self.n_outputs_)
         targets = encode_targets(y, X.dtype, classes=classes if first else known)
+        if not first and targets.kind != self.target_type_:
+            raise ValueError(
+                f"y is {targets.kind} but the model was fitted on {self.target_type_} targets"
+            )
         check_loss_options(targets.kind, self.loss, self.pos_weight, len(targets.classes))
         for name in ("class_weight", "pos_weight"):
             if isinstance(getattr(self, name), str):

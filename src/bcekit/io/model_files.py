@@ -42,6 +42,7 @@ import importlib
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +146,7 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     -------
     (weights_path, metadata_path) : tuple of pathlib.Path
     """
-    from safetensors.numpy import save as st_save
     from sklearn.utils.validation import check_is_fitted
-
-    import bcekit
 
     name = type(estimator).__name__
     if _registered_class(name) is not type(estimator):
@@ -174,14 +172,10 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     for key, value in arrays.items():
         if value.dtype.kind not in "biuf":
             raise TypeError(f"array {key!r} must be numeric or bool to be saved; got {value.dtype}")
-    payload = st_save(arrays)
     n_features = getattr(estimator, "n_features_in_", None)
     history = getattr(estimator, "history_", None)
     state_meta = getattr(estimator, "_state_meta", None)
-    document = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "bcekit_version": bcekit.__version__,
+    body = {
         "class": name,
         "params": _encode(estimator.get_params(deep=False), "params"),
         "classes": classes_doc,
@@ -189,18 +183,56 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> tuple[Path, Path]:
         "feature_names_in": None if names is None else _string_list(names, "feature_names_in_"),
         "history": _encode(history, "history_"),
         "extra": _encode(state_meta() if callable(state_meta) else {}, "_state_meta()"),
+    }
+    weights_path, meta_path = model_paths(path)
+    _write_verified(
+        weights_path,
+        meta_path,
+        arrays,
+        body,
+        format_name=FORMAT_NAME,
+        format_version=FORMAT_VERSION,
+        indent=2,
+    )
+    return weights_path, meta_path
+
+
+def _write_verified(
+    weights_path: Path,
+    meta_path: Path,
+    arrays: dict[str, np.ndarray],
+    body: dict[str, Any],
+    *,
+    format_name: str,
+    format_version: int,
+    indent: int,
+) -> None:
+    """Write ``arrays`` as safetensors and ``body`` as JSON, framed by the format name and
+    version, the bcekit version, the array manifest and the SHA-256 of the weights.
+
+    Both files are written atomically, the JSON last; a parent folder that does not exist
+    yet is created, complete or not at all. :func:`_read_verified` reads them back.
+    """
+    from safetensors.numpy import save as st_save
+
+    import bcekit
+
+    payload = st_save(arrays)
+    document = {
+        "format": format_name,
+        "format_version": format_version,
+        "bcekit_version": bcekit.__version__,
+        **body,
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    weights_path, meta_path = model_paths(path)
+    text = json.dumps(document, indent=indent, allow_nan=False) + "\n"
     directory = weights_path.parent
     if directory.exists():
         _write_pair(weights_path, meta_path, payload, text)
     else:
         with atomic_directory(directory) as tmp:
             _write_pair(tmp / weights_path.name, tmp / meta_path.name, payload, text)
-    return weights_path, meta_path
 
 
 def _write_pair(weights_path: Path, meta_path: Path, payload: bytes, text: str) -> None:
@@ -231,41 +263,26 @@ def load(path: str | os.PathLike[str]) -> Any:
         If the files are corrupt, truncated, edited, inconsistent, name a class that is not
         registered, or were written by a newer format version.
     """
-    from safetensors.numpy import load as st_load
-
-    import bcekit
-
     weights_path, meta_path = model_paths(path)
-    document = _read_document(meta_path)
-    version = document.get("format_version")
-    if document.get("format") != FORMAT_NAME or not isinstance(version, int):
-        raise ModelFileError(f"{meta_path} is not a bcekit model file")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{meta_path} was written in model format version {version} by bcekit "
-            f"{document.get('bcekit_version', '?')}; this bcekit {bcekit.__version__} reads "
-            f"format versions up to {FORMAT_VERSION}: upgrade bcekit to load it"
-        )
-    missing = [k for k in _REQUIRED_KEYS if k not in document]
-    if missing:
-        raise ModelFileError(f"{meta_path} lacks the keys {missing}")
-    name = document["class"]
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ModelFileError(
-            f"{meta_path} names the class {name!r}, which is not a registered estimator "
-            f"({sorted(_REGISTRY)})"
-        )
-    payload = weights_path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != document["sha256"]:
-        raise ModelFileError(
-            f"{weights_path} does not match the SHA-256 recorded in {meta_path}: the weights "
-            "are corrupt or truncated, or one of the two files was changed after saving"
-        )
-    try:
-        arrays = st_load(payload)
-    except Exception as exc:
-        raise ModelFileError(f"{weights_path} is not a readable safetensors file: {exc}") from exc
-    _check_manifest(arrays, document["arrays"], weights_path)
+
+    def check_class(document: dict[str, Any]) -> None:
+        name = document["class"]
+        if not isinstance(name, str) or name not in _REGISTRY:
+            raise ModelFileError(
+                f"{meta_path} names the class {name!r}, which is not a registered estimator "
+                f"({sorted(_REGISTRY)})"
+            )
+
+    document, arrays = _read_verified(
+        weights_path,
+        meta_path,
+        format_name=FORMAT_NAME,
+        format_version=FORMAT_VERSION,
+        required_keys=_REQUIRED_KEYS,
+        kind="model",
+        action="load it",
+        check=check_class,
+    )
     try:
         meta = {
             "classes_": _decode_classes(document["classes"], arrays),
@@ -278,7 +295,7 @@ def load(path: str | os.PathLike[str]) -> Any:
         if not isinstance(params, dict) or not isinstance(meta["extra"], dict):
             raise ValueError("'params' and 'extra' must be JSON objects")
         state = {k: v for k, v in arrays.items() if k not in _RESERVED_ARRAYS}
-        cls = _registered_class(name)
+        cls = _registered_class(document["class"])
         estimator = cls._from_state(params, state, meta)
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         if isinstance(exc, ModelFileError):
@@ -310,6 +327,59 @@ def _read_document(meta_path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ModelFileError(f"{meta_path} must hold a JSON object; got {type(document).__name__}")
     return document
+
+
+def _read_verified(
+    weights_path: Path,
+    meta_path: Path,
+    *,
+    format_name: str,
+    format_version: int,
+    required_keys: tuple[str, ...],
+    kind: str,
+    action: str,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify a pair written by :func:`_write_verified`: ``(document, arrays)``.
+
+    Checks, in order: the JSON is an object of format ``format_name`` at a version this
+    bcekit reads (else "upgrade bcekit to ``action``"), it has ``required_keys``, it passes
+    ``check`` (called before the weights are read), the weights match its SHA-256, are
+    readable safetensors, and hold exactly the arrays its manifest lists. ``kind`` names the
+    file in messages ("model", "training-state"). Raises :class:`ModelFileError`, or
+    :class:`FileNotFoundError` when a file is missing.
+    """
+    from safetensors.numpy import load as st_load
+
+    import bcekit
+
+    document = _read_document(meta_path)
+    version = document.get("format_version")
+    if document.get("format") != format_name or not isinstance(version, int):
+        raise ModelFileError(f"{meta_path} is not a bcekit {kind} file")
+    if version > format_version:
+        raise ModelFileError(
+            f"{meta_path} was written in {kind} format version {version} by bcekit "
+            f"{document.get('bcekit_version', '?')}; this bcekit {bcekit.__version__} reads "
+            f"{kind} format versions up to {format_version}: upgrade bcekit to {action}"
+        )
+    missing = [k for k in required_keys if k not in document]
+    if missing:
+        raise ModelFileError(f"{meta_path} lacks the keys {missing}")
+    if check is not None:
+        check(document)
+    payload = weights_path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != document["sha256"]:
+        raise ModelFileError(
+            f"{weights_path} does not match the SHA-256 recorded in {meta_path}: the arrays "
+            "are corrupt or truncated, or one of the two files was changed after saving"
+        )
+    try:
+        arrays = st_load(payload)
+    except Exception as exc:
+        raise ModelFileError(f"{weights_path} is not a readable safetensors file: {exc}") from exc
+    _check_manifest(arrays, document["arrays"], weights_path)
+    return document, arrays
 
 
 def _check_manifest(arrays: dict[str, np.ndarray], manifest: Any, weights_path: Path) -> None:

@@ -19,8 +19,6 @@ float bit for bit.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,15 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from bcekit.io.atomic import atomic_directory
 from bcekit.io.model_files import (
     ModelFileError,
-    _check_manifest,
     _decode,
     _encode,
     _hashable,
-    _read_document,
-    _write_pair,
+    _read_verified,
+    _write_verified,
 )
 
 __all__ = ["STATE_FILES", "load_training_state", "save_training_state", "state_paths"]
@@ -80,32 +76,22 @@ def save_training_state(
         ``state`` is not a mapping with string keys, or holds a value neither JSON nor a
         numeric array can store.
     """
-    from safetensors.numpy import save as st_save
-
-    import bcekit
-
     if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state):
         raise TypeError(
             f"state must be a dict with str keys, as Trainer.state() returns; got {state!r:.80}"
         )
     arrays: dict[str, np.ndarray] = {}
     body = _split(state, "", arrays)
-    payload = st_save(arrays)
-    document = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "bcekit_version": bcekit.__version__,
-        "state": body,
-        "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
-        "sha256": hashlib.sha256(payload).hexdigest(),
-    }
-    text = json.dumps(document, indent=1, allow_nan=False) + "\n"
     weights_path, meta_path = state_paths(directory)
-    if weights_path.parent.exists():
-        _write_pair(weights_path, meta_path, payload, text)
-    else:
-        with atomic_directory(weights_path.parent) as tmp:
-            _write_pair(tmp / weights_path.name, tmp / meta_path.name, payload, text)
+    _write_verified(
+        weights_path,
+        meta_path,
+        arrays,
+        {"state": body},
+        format_name=FORMAT_NAME,
+        format_version=FORMAT_VERSION,
+        indent=1,
+    )
     return weights_path, meta_path
 
 
@@ -130,35 +116,16 @@ def load_training_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
         If the files are corrupt, truncated, edited, inconsistent with each other, or were
         written by a newer format version.
     """
-    from safetensors.numpy import load as st_load
-
-    import bcekit
-
     weights_path, meta_path = state_paths(directory)
-    document = _read_document(meta_path)
-    version = document.get("format_version")
-    if document.get("format") != FORMAT_NAME or not isinstance(version, int):
-        raise ModelFileError(f"{meta_path} is not a bcekit training-state file")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{meta_path} was written in training-state format version {version} by bcekit "
-            f"{document.get('bcekit_version', '?')}; this bcekit {bcekit.__version__} reads "
-            f"versions up to {FORMAT_VERSION}: upgrade bcekit to resume from it"
-        )
-    missing = [k for k in _REQUIRED_KEYS if k not in document]
-    if missing:
-        raise ModelFileError(f"{meta_path} lacks the keys {missing}")
-    payload = weights_path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != document["sha256"]:
-        raise ModelFileError(
-            f"{weights_path} does not match the SHA-256 recorded in {meta_path}: the arrays "
-            "are corrupt or truncated, or one of the two files was changed after saving"
-        )
-    try:
-        arrays = st_load(payload)
-    except Exception as exc:
-        raise ModelFileError(f"{weights_path} is not a readable safetensors file: {exc}") from exc
-    _check_manifest(arrays, document["arrays"], weights_path)
+    document, arrays = _read_verified(
+        weights_path,
+        meta_path,
+        format_name=FORMAT_NAME,
+        format_version=FORMAT_VERSION,
+        required_keys=_REQUIRED_KEYS,
+        kind="training-state",
+        action="resume from it",
+    )
     used: set[str] = set()
     try:
         state = _join(document["state"], arrays, used)

@@ -59,15 +59,25 @@ def bce_logits_elementwise(
     ``σ(−|z|)`` as ``1/(1+e)`` and ``e/(1+e)``, so for hard targets it keeps full relative
     accuracy: ``σ(z) − 1`` at large ``z`` is ``−e/(1+e)``, not ``1/(1+e) − 1``.
     """
+    loss, grad, _ = bce_logits_parts(z, y, pw, need_grad)
+    return loss, grad
+
+
+def bce_logits_parts(
+    z: np.ndarray, y: np.ndarray, pw: np.ndarray | None, need_grad: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """:func:`bce_logits_elementwise`, plus the ``log(1 + exp(−|z|))`` it is built on.
+
+    ``softplus(±z) = log(1 + exp(−|z|)) + relu(±z)``, so a caller that also needs the
+    log-sigmoids (the focal loss) gets them without a second exp and log1p per element.
+    """
     nonneg = z >= 0
     e = np.abs(z)
     np.negative(e, out=e)
     np.exp(e, out=e)
-    loss = np.log1p(e)
+    soft = np.log1p(e)
     one_minus_y = 1.0 - y
     pw_y = y if pw is None else pw * y
-    if pw is not None:
-        loss *= 1.0 + (pw - 1.0) * y
     # Coefficient of z in the relu terms: (1 − y) where z >= 0, −pw·y where z < 0.
     linear = np.where(nonneg, one_minus_y, -pw_y)
     grad = None
@@ -80,5 +90,6 @@ def bce_logits_elementwise(
         grad /= e
     with np.errstate(over="ignore"):
         linear *= z
-    loss += linear
-    return loss, grad
+    loss = linear
+    loss += soft if pw is None else soft * (1.0 + (pw - 1.0) * y)
+    return loss, grad, soft

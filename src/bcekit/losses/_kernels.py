@@ -44,6 +44,7 @@ __all__ = [
     "FUSED_MIN_SIZE",
     "bce_with_logits_elementwise",
     "bce_with_logits_fused",
+    "check_constants",
     "logistic_dense",
 ]
 
@@ -353,6 +354,17 @@ def _check_array(name: str, x: object, dtype: np.dtype | None, n: int | None) ->
     return x
 
 
+def check_constants(pos_weight: float, label_smoothing: float) -> tuple[float, float]:
+    """``pos_weight`` (finite, >= 0) and ``label_smoothing`` (in [0, 1)) as floats, checked."""
+    pos_weight = float(pos_weight)
+    label_smoothing = float(label_smoothing)
+    if not 0.0 <= pos_weight < np.inf:
+        raise ValueError(f"pos_weight must be finite and >= 0; got {pos_weight}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1); got {label_smoothing}")
+    return pos_weight, label_smoothing
+
+
 def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoothing, scale):
     """Check the arguments, fold the per-call constants, run serially or in parallel blocks."""
     z = _check_array("logits", logits, None, None)
@@ -361,12 +373,7 @@ def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoot
     for name, arr in (("weight", weight), ("loss_out", loss_out), ("grad_out", grad_out)):
         if arr is not None:
             _check_array(name, arr, z.dtype, n)
-    pos_weight = float(pos_weight)
-    label_smoothing = float(label_smoothing)
-    if not 0.0 <= pos_weight < np.inf:
-        raise ValueError(f"pos_weight must be finite and >= 0; got {pos_weight}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must lie in [0, 1); got {label_smoothing}")
+    pos_weight, label_smoothing = check_constants(pos_weight, label_smoothing)
     f = z.dtype.type
     keep = 1.0 - label_smoothing
     half_s = 0.5 * label_smoothing

@@ -190,8 +190,6 @@ def _logits_value_and_grad(
     need_grad: bool,
     out: Any = None,
 ) -> ValueAndGrad:
-    from bcekit.losses import _kernels
-
     reduction = check_reduction(reduction)
     s = check_label_smoothing(label_smoothing)
     inp = binary_inputs(
@@ -200,11 +198,26 @@ def _logits_value_and_grad(
     )  # fmt: skip
     if out is not None:
         check_out(out, inp.pred.shape, inp.pred.dtype, logits, targets, weight, pos_weight, mask)
+    return checked_logits_value_and_grad(inp, s, reduction, need_grad, out)
+
+
+def checked_logits_value_and_grad(
+    inp: BinaryInputs,
+    label_smoothing: float,
+    reduction: str,
+    need_grad: bool,
+    out: np.ndarray | None = None,
+) -> ValueAndGrad:
+    """BCE on logits for inputs already checked: ``inp`` from :func:`binary_inputs` with
+    ``name="logits", allow_inf=True, find_inf=False``, checked ``label_smoothing`` and
+    ``reduction``, and ``out`` None or checked by :func:`check_out`."""
+    from bcekit.losses import _kernels
+
     pw = _uniform_pos_weight(inp.pos_weight)
     if pw is not None and inp.pred.size >= _kernels.FUSED_MIN_SIZE:
-        return _fused_value_and_grad(_kernels, inp, pw, s, reduction, need_grad, out)
+        return _fused_value_and_grad(_kernels, inp, pw, label_smoothing, reduction, need_grad, out)
     value, grad = _numpy_value_and_grad(
-        inp.pred, smooth_targets(inp.targets, s, 2), pos_weight=inp.pos_weight,
+        inp.pred, smooth_targets(inp.targets, label_smoothing, 2), pos_weight=inp.pos_weight,
         weight=inp.weight, mask=inp.mask, reduction=reduction, need_grad=need_grad,
     )  # fmt: skip
     return value, _into(out, grad)

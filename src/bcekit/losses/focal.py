@@ -21,7 +21,7 @@ import numpy as np
 from bcekit.losses._base import Loss, ValueAndGrad, scalar_as_1d
 from bcekit.losses._docs import COMMON_PARAMETERS, GRAD_RETURNS, RAISES, VALUE_RETURNS, document
 from bcekit.losses._elementwise import (
-    bce_logits_elementwise,
+    bce_logits_parts,
     saturate,
     set_limits,
     smooth_targets,
@@ -54,9 +54,11 @@ def _focal_elementwise(
     - \operatorname{sp}(z)) \le 1` (because :math:`q \ge \sigma(z)\sigma(-z)`), so the term
     stays finite as :math:`q \to 0` even for :math:`\gamma < 1`.
     """
-    ce, d_ce = bce_logits_elementwise(z, y, None, need_grad)
-    sp_neg = np.logaddexp(0.0, -z)  # −log σ(z)
-    sp_pos = np.logaddexp(0.0, z)  # −log σ(−z)
+    ce, d_ce, soft = bce_logits_parts(z, y, None, need_grad)  # soft = log(1 + exp(−|z|))
+    sp_pos = np.maximum(z, 0.0)
+    sp_pos += soft  # sp(z) = −log σ(−z)
+    sp_neg = np.minimum(z, 0.0)
+    np.subtract(soft, sp_neg, out=sp_neg)  # sp(−z) = −log σ(z)
     alpha_t = None if alpha is None else alpha * y + (1.0 - alpha) * (1.0 - y)
     # At saturated logits the log-space terms may overflow to −inf, which exp maps to the
     # exact 0; log(0) = −inf for hard targets is likewise intended.

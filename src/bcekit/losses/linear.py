@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bcekit.losses import _kernels
+from bcekit.losses._validation import _check_values
 
 __all__ = ["logistic_objective"]
 
@@ -89,8 +90,7 @@ def logistic_objective(
     dtype = X.dtype
     y = _as_vector("y", y, n, dtype)
     coef = _as_vector("coef", coef, d, dtype)
-    if y.size and not (y.min() >= 0 and y.max() <= 1):  # also rejects NaN
-        raise ValueError(f"y must lie in [0, 1]; got values in [{y.min()}, {y.max()}]")
+    _check_values(y, "y", 0.0, 1.0, allow_inf=False)
     if sample_weight is not None:
         sample_weight = _as_vector("sample_weight", sample_weight, n, dtype)
         if sample_weight.size and not (
@@ -100,12 +100,7 @@ def logistic_objective(
                 "sample_weight must be finite and >= 0; got values in "
                 f"[{sample_weight.min()}, {sample_weight.max()}]"
             )
-    pos_weight = float(pos_weight)
-    label_smoothing = float(label_smoothing)
-    if not 0.0 <= pos_weight < np.inf:
-        raise ValueError(f"pos_weight must be finite and >= 0; got {pos_weight}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must lie in [0, 1); got {label_smoothing}")
+    pos_weight, label_smoothing = _kernels.check_constants(pos_weight, label_smoothing)
     intercept = float(intercept)
 
     if isinstance(X, np.ndarray) and X.flags.c_contiguous:

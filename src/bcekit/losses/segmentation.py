@@ -32,7 +32,10 @@ from scipy.special import expit
 
 from bcekit.losses._base import Loss, ValueAndGrad
 from bcekit.losses._docs import RAISES, document
+from bcekit.losses._reduction import element_factor
 from bcekit.losses._validation import (
+    BinaryInputs,
+    _check_broadcast,
     as_mask,
     binary_inputs,
     check_nonnegative,
@@ -43,6 +46,7 @@ from bcekit.losses._validation import (
 from bcekit.losses.binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_value_and_grad,
+    checked_logits_value_and_grad,
 )
 
 DICE_REDUCTIONS = ("mean", "sum", "none")
@@ -65,7 +69,8 @@ def drop_ignored(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Targets with ignored pixels set to 0, and the mask with those pixels removed.
 
-    Returns ``(targets, mask)``; ``mask`` is None when no pixel is masked or ignored.
+    Returns ``(targets, mask)``; ``mask`` broadcasts to the shape of ``logits`` and is None
+    when no pixel is masked or ignored.
     """
     shape = np.shape(logits)
     mask = as_mask(mask, shape, "logits")
@@ -75,14 +80,30 @@ def drop_ignored(
     ignored = targets == ignore_value
     if not ignored.any():
         return targets, mask
-    try:
-        counted = np.broadcast_to(~ignored, shape)
-    except ValueError:
-        raise invalid(
-            "targets", f"broadcast to the shape of logits {shape}", f"shape {targets.shape}"
-        ) from None
+    _check_broadcast(targets, "targets", shape, "logits")
     targets = np.where(ignored, 0, targets)
-    return targets, counted if mask is None else mask & counted
+    return targets, ~ignored if mask is None else mask & ~ignored
+
+
+def _prepare(
+    logits: Any,
+    targets: Any,
+    *,
+    weight: Any,
+    mask: Any,
+    pos_weight: Any,
+    ignore_value: float | None,
+    reduction: str,
+) -> BinaryInputs:
+    """The checked inputs of the BCE and the Dice terms, with ignored pixels masked out.
+
+    Infinite logits are not looked for: the fused BCE kernel and :func:`expit` handle them.
+    """
+    targets, mask = drop_ignored(logits, targets, mask, ignore_value)
+    return binary_inputs(
+        logits, targets, name="logits", allow_inf=True, find_inf=False,
+        weight=weight, pos_weight=pos_weight, mask=mask, reduction=reduction,
+    )  # fmt: skip
 
 
 def _pixel_bce(
@@ -104,6 +125,20 @@ def _pixel_bce(
     return binary_cross_entropy_with_logits(logits, targets, **keywords), None
 
 
+def _check_dice(logits: Any, smooth: Any, reduction: Any) -> float:
+    """Check the Dice loss's ``smooth`` and ``reduction`` and the number of axes of ``logits``."""
+    smooth = check_scalar(smooth, "smooth", 0.0)
+    if reduction not in DICE_REDUCTIONS:
+        raise invalid(
+            "reduction", f"be one of {DICE_REDUCTIONS} for the Dice loss", repr(reduction)
+        )
+    if np.ndim(logits) < 2:
+        raise invalid(
+            "logits", "have at least 2 axes (images, pixels...)", f"shape {np.shape(logits)}"
+        )
+    return smooth
+
+
 def _soft_dice(
     logits: Any,
     targets: Any,
@@ -116,27 +151,24 @@ def _soft_dice(
     need_grad: bool,
 ) -> ValueAndGrad:
     ignore_value = _check_ignore_value(ignore_value)
-    smooth = check_scalar(smooth, "smooth", 0.0)
-    if reduction not in DICE_REDUCTIONS:
-        raise invalid(
-            "reduction", f"be one of {DICE_REDUCTIONS} for the Dice loss", repr(reduction)
-        )
-    if np.ndim(logits) < 2:
-        raise invalid(
-            "logits", "have at least 2 axes (images, pixels...)", f"shape {np.shape(logits)}"
-        )
-    targets, mask = drop_ignored(logits, targets, mask, ignore_value)
-    inp = binary_inputs(
-        logits, targets, name="logits", allow_inf=True,
-        weight=weight, pos_weight=None, mask=mask, reduction=reduction,
+    smooth = _check_dice(logits, smooth, reduction)
+    inp = _prepare(
+        logits, targets, weight=weight, mask=mask, pos_weight=None,
+        ignore_value=ignore_value, reduction=reduction,
     )  # fmt: skip
+    return _dice_value_and_grad(inp, smooth, reduction, need_grad)
+
+
+def _dice_value_and_grad(
+    inp: BinaryInputs, smooth: float, reduction: str, need_grad: bool
+) -> ValueAndGrad:
+    """Soft Dice of checked inputs (from :func:`_prepare`); ``inp.pos_weight`` is not used."""
     z = inp.pred
     p = expit(z)
     t = np.broadcast_to(inp.targets, z.shape)
-    counted = None
-    if inp.weight is not None or inp.mask is not None:
-        w = np.ones((), z.dtype) if inp.weight is None else inp.weight
-        counted = np.broadcast_to(w if inp.mask is None else np.where(inp.mask, w, 0), z.shape)
+    counted = element_factor(inp.weight, inp.mask, z.dtype)
+    if counted is not None:
+        counted = np.broadcast_to(counted, z.shape)
     pixels = tuple(range(1, z.ndim))
     p_c = p if counted is None else p * counted
     t_c = t if counted is None else t * counted
@@ -151,13 +183,18 @@ def _soft_dice(
         return value, None
     safe = np.where(denom > 0, denom, 1.0)
     expand = (slice(None),) + (None,) * (z.ndim - 1)
-    coef_t = (2.0 / safe * scale)[expand]
-    coef_1 = (ratio / safe * scale)[expand]
+    # Per-image coefficients in the logits' dtype, so the per-pixel arithmetic runs in it too.
+    coef_t = (2.0 / safe * scale).astype(z.dtype)[expand]
+    coef_1 = (ratio / safe * scale).astype(z.dtype)[expand]
     # ∂D/∂p = −(2t − ratio)/(S + ε) per counted pixel, times the weight; then ∂p/∂z = p(1 − p).
-    grad = (coef_1 - coef_t * t) * (p * (1.0 - p))
+    grad = t * coef_t
+    np.subtract(coef_1, grad, out=grad)
+    dp = np.subtract(1.0, p, out=None if counted is None else p_c)  # p_c is no longer needed
+    dp *= p
+    grad *= dp
     if counted is not None:
         grad *= counted
-    return value, grad.astype(z.dtype, copy=False)
+    return value, grad
 
 
 def _bce_dice(
@@ -175,15 +212,23 @@ def _bce_dice(
 ) -> ValueAndGrad:
     bce_weight = check_scalar(bce_weight, "bce_weight", 0.0)
     dice_weight = check_scalar(dice_weight, "dice_weight", 0.0)
-    common = {"weight": weight, "mask": mask, "ignore_value": ignore_value, "need_grad": need_grad}
-    bce, bce_grad = _pixel_bce(logits, targets, pos_weight=pos_weight, **common)
-    dice, dice_grad = _soft_dice(logits, targets, smooth=smooth, **common)
+    ignore_value = _check_ignore_value(ignore_value)
+    smooth = _check_dice(logits, smooth, "mean")
+    # One check of the inputs and one pass for the ignored pixels serve both terms.
+    inp = _prepare(
+        logits, targets, weight=weight, mask=mask, pos_weight=pos_weight,
+        ignore_value=ignore_value, reduction="mean",
+    )  # fmt: skip
+    bce, bce_grad = checked_logits_value_and_grad(inp, 0.0, "mean", need_grad)
+    dice, dice_grad = _dice_value_and_grad(inp, smooth, "mean", need_grad)
     value = bce_weight * bce + dice_weight * dice
     if not need_grad:
         return value, None
-    grad = bce_grad * bce_grad.dtype.type(bce_weight)
-    grad += dice_grad * dice_grad.dtype.type(dice_weight)
-    return value, grad
+    # Both gradients are new arrays of the logits' dtype, so they are combined in place.
+    bce_grad *= bce_grad.dtype.type(bce_weight)
+    dice_grad *= dice_grad.dtype.type(dice_weight)
+    bce_grad += dice_grad
+    return value, bce_grad
 
 
 _COMMON = """

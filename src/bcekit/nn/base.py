@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -160,6 +161,14 @@ class Layer:
                 raise ValueError(f"state[{key!r}] must have dtype {target.dtype}; got {arr.dtype}")
         for key, target in named.items():
             np.copyto(target, state[key])
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= 1
+    (booleans are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
 
 
 def check_grad_shape(grad_out: np.ndarray, expected: tuple[int, ...] | None, layer: Layer) -> None:

@@ -25,7 +25,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import DTypeLike
 
-from bcekit.nn.base import Layer, Parameter, check_grad_shape
+from bcekit.nn.base import Layer, Parameter, check_grad_shape, positive_int
+from bcekit.nn.dense import float_dtype
 from bcekit.nn.init import he_normal
 
 PADDINGS = ("same", "valid")
@@ -113,20 +114,14 @@ class Conv2D(Layer):
         input_grad: bool = True,
     ) -> None:
         super().__init__()
-        for arg, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("kernel_size", kernel_size),
-        ):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{arg} must be a positive integer; got {value!r}")
+        in_channels = positive_int("in_channels", in_channels)
+        out_channels = positive_int("out_channels", out_channels)
+        kernel_size = positive_int("kernel_size", kernel_size)
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2; got {stride!r}")
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}; got {padding!r}")
-        self.dtype = np.dtype(dtype)
-        if not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"dtype must be a floating dtype; got {self.dtype}")
+        self.dtype = float_dtype(dtype)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding = int(kernel_size), stride, padding
         shape = (self.kernel_size, self.kernel_size, self.in_channels, self.out_channels)

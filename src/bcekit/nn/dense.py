@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .base import Layer, Parameter, check_grad_shape
+from .base import Layer, Parameter, check_grad_shape, positive_int
 from .init import resolve_initializer
 
 
@@ -71,11 +71,8 @@ class Dense(Layer):
         input_grad: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
         self.dtype = float_dtype(dtype)
         self.input_grad = bool(input_grad)
         initializer = resolve_initializer(init, activation_hint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from bcekit.nn.base import Layer, Parameter, check_grad_shape
+from bcekit.nn.base import Layer, Parameter, check_grad_shape, positive_int
 from bcekit.nn.dense import float_dtype
 
 
@@ -57,10 +57,7 @@ class BatchNorm(Layer):
         dtype: DTypeLike = np.float32,
     ) -> None:
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, int | np.integer):
-            raise ValueError(f"num_features must be a positive integer; got {num_features!r}")
-        if num_features < 1:
-            raise ValueError(f"num_features must be a positive integer; got {num_features!r}")
+        num_features = positive_int("num_features", num_features)
         if not 0.0 < float(eps):
             raise ValueError(f"eps must be > 0; got {eps!r}")
         if not 0.0 < float(momentum) <= 1.0:
@@ -95,7 +92,9 @@ class BatchNorm(Layer):
                     f"batch of shape {x.shape}"
                 )
             mean = x.mean(axis=axes)
-            var = x.var(axis=axes)
+            centred = x - mean
+            flat = centred.reshape(-1, self.num_features)
+            var = np.einsum("ic,ic->c", flat, flat) / count
             m = self.momentum
             running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
             running_mean *= 1 - m
@@ -103,11 +102,15 @@ class BatchNorm(Layer):
             running_var *= 1 - m
             running_var += (m * count / (count - 1)) * var
         else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            centred = x - self.buffers["running_mean"]
+            var = self.buffers["running_var"]
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(self.dtype)
-        x_hat = (x - mean) * inv_std
+        x_hat = centred
+        x_hat *= inv_std
         self._x_hat, self._inv_std = x_hat, inv_std
-        return x_hat * self.weight.value + self.bias.value
+        y = x_hat * self.weight.value
+        y += self.bias.value
+        return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x_hat, inv_std = self._x_hat, self._inv_std
@@ -115,14 +118,20 @@ class BatchNorm(Layer):
         g = np.asarray(grad_out, dtype=self.dtype)
         axes = tuple(range(g.ndim - 1))
         sum_g = g.sum(axis=axes)
-        sum_g_xhat = (g * x_hat).sum(axis=axes)
+        sum_g_xhat = np.einsum(
+            "ic,ic->c", g.reshape(-1, self.num_features), x_hat.reshape(-1, self.num_features)
+        )
         self.weight.grad += sum_g_xhat
         self.bias.grad += sum_g
         scale = self.weight.value * inv_std
         if not self._batch_stats:
             return g * scale
         count = g.size // self.num_features
-        return (g - sum_g / count - x_hat * (sum_g_xhat / count)) * scale
+        grad_in = x_hat * (sum_g_xhat / count)
+        np.subtract(g, grad_in, out=grad_in)
+        grad_in -= sum_g / count
+        grad_in *= scale
+        return grad_in
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.num_features}, dtype={self.dtype.name})"

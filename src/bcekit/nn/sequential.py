@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .activations import ACTIVATIONS, get_activation
-from .base import Layer
+from .base import Layer, positive_int
 from .dense import Dense, float_dtype
 from .init import as_generator
 from .regularization import Dropout
@@ -91,12 +91,6 @@ class Sequential(Layer):
         return f"Sequential({inner}\n)"
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 def mlp(
     n_in: int,
     hidden_sizes: Sequence[int],
@@ -136,11 +130,11 @@ def mlp(
     -------
     Sequential
     """
-    n_in = _positive_int("n_in", n_in)
-    n_out = _positive_int("n_out", n_out)
+    n_in = positive_int("n_in", n_in)
+    n_out = positive_int("n_out", n_out)
     if isinstance(hidden_sizes, int | np.integer):
         hidden_sizes = [hidden_sizes]
-    sizes = [_positive_int(f"hidden_sizes[{i}]", h) for i, h in enumerate(hidden_sizes)]
+    sizes = [positive_int(f"hidden_sizes[{i}]", h) for i, h in enumerate(hidden_sizes)]
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
     if isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:

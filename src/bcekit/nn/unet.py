@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from bcekit.nn.activations import ReLU
-from bcekit.nn.base import Layer
+from bcekit.nn.base import Layer, positive_int
 from bcekit.nn.conv import Conv2D, as_images
 from bcekit.nn.init import as_generator
 from bcekit.nn.merge import Concatenate
@@ -109,14 +109,9 @@ class UNet(Layer):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        for arg, value in (
-            ("in_channels", in_channels),
-            ("depth", depth),
-            ("base_width", base_width),
-            ("out_channels", out_channels),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{arg} must be a positive integer; got {value!r}")
+        in_channels, depth = positive_int("in_channels", in_channels), positive_int("depth", depth)
+        base_width = positive_int("base_width", base_width)
+        out_channels = positive_int("out_channels", out_channels)
         if upsample not in MODES:
             raise ValueError(f"upsample must be one of {MODES}; got {upsample!r}")
         self.in_channels, self.depth, self.base_width = (
@@ -189,7 +184,8 @@ class UNet(Layer):
         grad = self.bottleneck.backward(grad)
         for level in reversed(range(self.depth)):
             # The encoder's output fed both the pool and the skip: their gradients add.
-            grad = self.pools[level].backward(grad) + skip_grads[level]
+            grad = self.pools[level].backward(grad)
+            grad += skip_grads[level]
             grad = self.encoders[level].backward(grad)
         return grad
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bcekit.nn.base import Layer, check_grad_shape
+from bcekit.nn.base import Layer, check_grad_shape, positive_int
 from bcekit.nn.conv import as_images
 
 MODES = ("nearest", "bilinear")
@@ -51,8 +51,7 @@ class Upsample2D(Layer):
 
     def __init__(self, scale: int = 2, mode: str = "nearest") -> None:
         super().__init__()
-        if not isinstance(scale, int | np.integer) or scale < 1:
-            raise ValueError(f"scale must be a positive integer; got {scale!r}")
+        scale = positive_int("scale", scale)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
         self.scale, self.mode = int(scale), mode

@@ -61,6 +61,22 @@ def iou_scores(y_true: Any, y_pred: Any, *, ignore_value: float | None = 255) ->
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
+def mask_metrics(
+    y_true: Any, y_pred: Any, *, threshold: float, ignore_value: float | None = 255
+) -> dict[str, Any]:
+    """``mean_iou``, ``mean_dice``, ``min_iou``, ``n_images`` and the ``threshold`` that made
+    ``y_pred``; arguments as :func:`iou_scores`."""
+    ious = iou_scores(y_true, y_pred, ignore_value=ignore_value)
+    dices = dice_scores(y_true, y_pred, ignore_value=ignore_value)
+    return {
+        "mean_iou": float(ious.mean()),
+        "mean_dice": float(dices.mean()),
+        "min_iou": float(ious.min()),
+        "n_images": len(ious),
+        "threshold": float(threshold),
+    }
+
+
 def dice_scores(y_true: Any, y_pred: Any, *, ignore_value: float | None = 255) -> np.ndarray:
     """Dice coefficient of each image, ``2|T ∩ P| / (|T| + |P|)`` (1 when both are empty).
 
@@ -166,8 +182,9 @@ def segment_report(
     ----------
     model_or_probabilities : fitted model or array-like of shape (n, H, W)
         A model with ``predict_proba(images)`` (e.g. :class:`bcekit.SegmentationNet`, whose
-        ``threshold`` and ``ignore_value`` are then used unless given here), or per-pixel
-        foreground probabilities.
+        ``threshold`` is then used unless given here, and whose ``ignore_value`` always
+        applies: the masks follow the model's convention), or per-pixel foreground
+        probabilities.
     images : array-like of shape (n, H, W) or (n, H, W, C)
     masks : array-like of shape (n, H, W)
         True masks: 1, 0 or ``ignore_value``.
@@ -176,6 +193,7 @@ def segment_report(
     threshold : float, optional
         Probability above which a pixel is foreground (default: the model's, else 0.5).
     ignore_value : number or None
+        Mask value of pixels left out, for probability input.
     max_images : int
         Images drawn in ``overlays.png``; the worst-scoring ones come first.
 
@@ -196,14 +214,7 @@ def segment_report(
     truth = np.asarray(masks)
     pred = (np.asarray(proba) > threshold).astype(np.uint8)
     ious = iou_scores(truth, pred, ignore_value=ignore_value)
-    dices = dice_scores(truth, pred, ignore_value=ignore_value)
-    metrics = {
-        "mean_iou": float(ious.mean()),
-        "mean_dice": float(dices.mean()),
-        "min_iou": float(ious.min()),
-        "n_images": len(ious),
-        "threshold": float(threshold),
-    }
+    metrics = mask_metrics(truth, pred, threshold=threshold, ignore_value=ignore_value)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     order = np.argsort(ious, kind="stable")
