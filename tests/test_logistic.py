@@ -96,7 +96,7 @@ def test_gd_elastic_net_matches_sklearn_saga(cancer):
 
 def _scaled_objective(model, X, y, C):
     targets = encode_targets(y, X.dtype)
-    weights = resolve_weights(None, X, targets, None, y)
+    weights = resolve_weights(None, X, targets, None)
     objective = LogisticRegression(C=C)._objective(X, targets, weights, None)
     return objective(objective.pack(model.coef_.astype(float), model.intercept_.astype(float)))[0]
 
@@ -165,7 +165,7 @@ def test_history_decreases_and_n_iter(cancer):
 def _objective_for(X, y, *, sample_weight=None, class_weight=None, pos_weight=None, **kw):
     model = LogisticRegression(pos_weight=pos_weight, class_weight=class_weight, **kw)
     targets = encode_targets(y, X.dtype)
-    weights = resolve_weights(sample_weight, X, targets, class_weight, y)
+    weights = resolve_weights(sample_weight, X, targets, class_weight)
     from bcekit.estimators._base import resolve_pos_weight
 
     return model._objective(X, targets, weights, resolve_pos_weight(pos_weight, targets, weights))

@@ -150,7 +150,6 @@ def resolve_weights(
     X: Any,
     targets: Targets,
     class_weight: Any,
-    y: Any,
     *,
     require_two_classes: bool = True,
 ) -> np.ndarray:
@@ -169,8 +168,6 @@ def resolve_weights(
         (``n_samples / (n_classes · count)``, counted with ``sample_weight``). For multi-label
         targets, a list with one ``{0: w0, 1: w1}`` dict per label, or ``"balanced"`` for
         each label separately.
-    y : array-like
-        The original labels (``class_weight`` dict keys refer to them).
     require_two_classes : bool, default=True
         Raise unless at least 2 classes keep a positive total weight (False for the
         batches of ``partial_fit``, which may hold one class).

@@ -322,7 +322,7 @@ class LogisticRegression(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"l1_ratio > 0 requires solver='gd' (proximal gradient); got solver={self.solver!r}"
             )
-        weights = resolve_weights(sample_weight, X, targets, self.class_weight, y)
+        weights = resolve_weights(sample_weight, X, targets, self.class_weight)
         pos_weight = resolve_pos_weight(self.pos_weight, targets, weights)
         val = validation_set(self, X, targets, X_val, y_val, sample_weight_val)
         W0, b0 = self._initial_params(targets, X.shape[1])

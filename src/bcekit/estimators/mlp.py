@@ -312,7 +312,7 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         )
         targets = encode_targets(y, X.dtype)
         check_loss_options(targets.kind, self.loss, self.pos_weight, len(targets.classes))
-        weights = resolve_weights(sample_weight, X, targets, self.class_weight, y)
+        weights = resolve_weights(sample_weight, X, targets, self.class_weight)
         rng = check_random_state(self.random_state)
         train, val = self._split(X, targets, weights, X_val, y_val, sample_weight_val, rng)
         train_targets = Targets(targets.kind, targets.classes, train[1])
@@ -404,7 +404,7 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
                     f"see: pass {name} computed beforehand"
                 )
         weights = resolve_weights(
-            sample_weight, X, targets, self.class_weight, y, require_two_classes=False
+            sample_weight, X, targets, self.class_weight, require_two_classes=False
         )
         rng = check_random_state(self.random_state)
         if first:
