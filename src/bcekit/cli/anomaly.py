@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from bcekit.cli.errors import CLIError
-from bcekit.cli.options import global_options
+from bcekit.cli.options import global_options, held_out_option, output_option, seed_option
 
 EPILOG = """\b
 Examples:
@@ -42,14 +42,7 @@ SUMMARY = {
 @click.command(short_help="Fit an anomaly classifier and write its report.", epilog=EPILOG)
 @click.argument("data", required=False, type=click.Path(path_type=Path))
 @click.option("--target", metavar="COL", help="The binary label column (with DATA).")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Report folder; created when the run ends.",
-)
+@output_option("Report folder; created when the run ends.")
 @click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")
 @click.option("--one-hot", is_flag=True, help="One-hot encode text columns.")
 @click.option(
@@ -102,14 +95,8 @@ SUMMARY = {
     show_default=True,
     help="Calibration of the probabilities.",
 )
-@click.option(
-    "--test-size",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.3,
-    show_default=True,
-    help="Share of rows held out (stratified) for the report.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of split and model.")
+@held_out_option("--test-size", 0.3, "Share of rows held out (stratified) for the report.")
+@seed_option()
 @global_options
 def anomaly(data: Path | None, output: Path, **options: Any) -> None:
     """Fit an AnomalyClassifier on DATA (CSV or Parquet) and write a report to DIR.
@@ -209,14 +196,9 @@ def _load(data: Path | None, options: dict[str, Any]) -> tuple[Any, Any, Any]:
 
 def _print(metrics: dict[str, Any], positive: Any) -> None:
     """The headline metrics as a table, or all of metrics.json under ``--json``."""
-    from bcekit.cli.console import emit_json
-    from bcekit.cli.options import settings
-
-    if settings().json:
-        emit_json(metrics)
-        return
-    from rich.console import Console
     from rich.table import Table
+
+    from bcekit.cli.console import print_result
 
     table = Table(title=f"{metrics['n_samples']} held-out rows; anomaly = {positive!r}")
     table.add_column("metric")
@@ -226,4 +208,4 @@ def _print(metrics: dict[str, Any], positive: Any) -> None:
         for key in path:
             value = value[key]
         table.add_row(label, f"{value:.4g}")
-    Console(highlight=False).print(table)
+    print_result(metrics, table)

@@ -32,6 +32,32 @@ def emit_json(payload: Any) -> None:
     click.echo(json.dumps(payload, indent=2))
 
 
+def print_result(payload: Any, summary: Any) -> None:
+    """A command's result: ``payload`` as JSON under ``--json``, else ``summary`` on stdout.
+
+    Parameters
+    ----------
+    payload : JSON-ready object
+        Everything the command found, as ``--json`` prints it.
+    summary : str or rich renderable
+        The human-readable form: a line of text or a table.
+    """
+    if settings().json:
+        emit_json(payload)
+    elif isinstance(summary, str):
+        click.echo(summary)
+    else:
+        _console(stderr=False).print(summary)
+
+
+def mask_summary(metrics: Mapping[str, Any]) -> str:
+    """One line of segmentation scores: ``"N images: mean IoU …, mean Dice …, worst IoU …"``."""
+    return (
+        f"{metrics['n_images']} images: mean IoU {metrics['mean_iou']:.4f}, "
+        f"mean Dice {metrics['mean_dice']:.4f}, worst IoU {metrics['min_iou']:.4f}"
+    )
+
+
 def print_metrics(metrics: Mapping[str, Mapping[str, Any]], *, title: str) -> None:
     """A table with one row per model and one column per metric (JSON under ``--json``).
 
@@ -42,9 +68,6 @@ def print_metrics(metrics: Mapping[str, Mapping[str, Any]], *, title: str) -> No
     title : str
         Table caption.
     """
-    if settings().json:
-        emit_json({"models": {name: dict(values) for name, values in metrics.items()}})
-        return
     from rich.table import Table
 
     from bcekit.plots.report import SHORT_LABELS, format_metric
@@ -60,4 +83,4 @@ def print_metrics(metrics: Mapping[str, Mapping[str, Any]], *, title: str) -> No
             *(format_metric(values.get(k)) for k in SHORT_LABELS),
             format_metric(values.get("n_samples")),
         )
-    _console(stderr=False).print(table)
+    print_result({"models": {name: dict(values) for name, values in metrics.items()}}, table)

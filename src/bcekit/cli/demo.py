@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bcekit.cli.options import global_options
+from bcekit.cli.options import global_options, seed_option
 
 EPILOG = """\b
 Examples:
@@ -44,7 +44,7 @@ def _models(seed: int) -> dict[str, object]:
     metavar="DIR",
     help="Report folder to write (replaced if it exists).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of split and models.")
+@seed_option("Seed of split and models.")
 @global_options
 def demo(output: Path, seed: int) -> None:
     """Train logistic regression and an MLP on the bundled breast-cancer data.

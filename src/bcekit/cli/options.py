@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -49,6 +50,34 @@ def global_options(func: F) -> F:
             help=help_text,
         )(func)
     return func
+
+
+def output_option(help_text: str, metavar: str = "DIR") -> Callable[[F], F]:
+    """The required ``-o/--output`` option of commands that write files."""
+    return click.option(
+        "-o",
+        "--output",
+        required=True,
+        type=click.Path(path_type=Path),
+        metavar=metavar,
+        help=help_text,
+    )
+
+
+def held_out_option(name: str, default: float, help_text: str) -> Callable[[F], F]:
+    """A fraction of rows held out of training, strictly between 0 and 1."""
+    return click.option(
+        name,
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def seed_option(help_text: str = "Seed of split and model.") -> Callable[[F], F]:
+    """``--seed``: the integer seed of a command's random choices (default 0)."""
+    return click.option("--seed", type=int, default=0, show_default=True, help=help_text)
 
 
 def settings() -> Settings:

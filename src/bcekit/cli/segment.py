@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from bcekit.cli.errors import CLIError
-from bcekit.cli.options import global_options
+from bcekit.cli.options import global_options, output_option, seed_option
 
 EPILOG = """\b
 Examples:
@@ -27,14 +27,7 @@ Examples:
     metavar="shapes|nuclei|DIR",
     help="Generated shapes, the nuclei tiles, or a folder with images/ and masks/.",
 )
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Output folder; created when the run ends.",
-)
+@output_option("Output folder; created when the run ends.")
 @click.option("--epochs", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--depth", type=click.IntRange(1, 5), default=2, show_default=True)
 @click.option("--width", type=click.IntRange(1), default=8, show_default=True, help="Base width.")
@@ -44,7 +37,7 @@ Examples:
 @click.option("--batch-norm", is_flag=True, help="Batch normalisation after each 3×3 convolution.")
 @click.option("--n-train", type=click.IntRange(1), default=400, show_default=True)
 @click.option("--n-test", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option("Seed of the data, split and model.")
 @global_options
 def segment(data: str, output: Path, **options: Any) -> None:
     """Train a SegmentationNet (a small U-Net, per-pixel BCE + Dice) and evaluate it.
@@ -59,7 +52,7 @@ def segment(data: str, output: Path, **options: Any) -> None:
     """
     from bcekit import io
     from bcekit.cli.artifacts import check_output_dir, publish
-    from bcekit.cli.console import emit_json, note
+    from bcekit.cli.console import mask_summary, note, print_result
     from bcekit.cli.options import settings
     from bcekit.estimators.segmentation import SegmentationNet
     from bcekit.plots.masks import segment_report
@@ -84,13 +77,7 @@ def segment(data: str, output: Path, **options: Any) -> None:
     with publish(output) as tmp:
         metrics = segment_report(model, *test, tmp)["metrics"]
         io.save(model, tmp)
-    if settings().json:
-        emit_json(metrics)
-    else:
-        click.echo(
-            f"held-out {metrics['n_images']} images: mean IoU {metrics['mean_iou']:.4f}, "
-            f"mean Dice {metrics['mean_dice']:.4f}, worst IoU {metrics['min_iou']:.4f}"
-        )
+    print_result(metrics, f"held-out {mask_summary(metrics)}")
     note(f"wrote {output}/")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from bcekit.cli.errors import EXIT_INTERRUPTED, EXIT_OK, CLIError
-from bcekit.cli.options import global_options
+from bcekit.cli.options import global_options, held_out_option, output_option, seed_option
 
 EPILOG = """\b
 Examples:
@@ -55,14 +55,7 @@ def _hidden_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> t
 @click.command(short_help="Train a classifier on a CSV or Parquet table.", epilog=EPILOG)
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", required=True, metavar="COL", help="The binary label column.")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Folder for the model and report; created when the run ends.",
-)
+@output_option("Folder for the model and report; created when the run ends.")
 @click.option(
     "--model",
     "kind",
@@ -107,14 +100,12 @@ def _hidden_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> t
     callback=_hidden_sizes,
     help="MLP hidden layer sizes.",
 )
-@click.option(
+@held_out_option(
     "--validation-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.2,
-    show_default=True,
-    help="Held-out share of rows: validation loss per epoch and the report's metrics.",
+    0.2,
+    "Held-out share of rows: validation loss per epoch and the report's metrics.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of split and model.")
+@seed_option()
 @click.option(
     "--resume",
     type=click.Path(path_type=Path),

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
@@ -85,6 +84,7 @@ def anomaly_report(
     """
     from bcekit.io.atomic import atomic_directory
     from bcekit.plots.anomaly import FIGURE_FILES, save_anomaly_figures
+    from bcekit.plots.report import classification_metrics
 
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must lie in (0, 1); got {test_size!r}")
@@ -117,14 +117,15 @@ def anomaly_report(
     proba = estimator.predict_proba(X_test)[:, 1]
     y_pred = (estimator.predict(X_test) == positive).astype(np.int64)
 
+    scores = classification_metrics(y01, proba)
     metrics: dict[str, Any] = {
         "n_samples": int(y01.size),
         "n_anomalies": int(y01.sum()),
         "prevalence": float(y01.mean()),
-        "average_precision": float(average_precision_score(y01, proba)),
-        "roc_auc": float(roc_auc_score(y01, proba)),
-        "log_loss": float(log_loss(y01, proba, labels=[0, 1])),
-        "brier_score": float(brier_score_loss(y01, proba)),
+        "average_precision": scores["average_precision"],
+        "roc_auc": scores["roc_auc"],
+        "log_loss": scores["log_loss"],
+        "brier_score": scores["brier"],  # the report's key since its first version
         "at_threshold": operating_point(y01, y_pred),
         "model": _model_summary(estimator),
         "split": split,

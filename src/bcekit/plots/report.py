@@ -203,32 +203,33 @@ def _loss_figure(evaluations: Sequence[ModelEvaluation]) -> bytes:
     return _png(ax.figure)
 
 
+def _curve_figure(
+    evaluations: Sequence[ModelEvaluation], display: Any, file: str, axis_labels: tuple[str, str]
+) -> bytes:
+    """ROC or precision-recall curves of every model scored on both classes."""
+    ax = _axes(FIGURES[file])
+    for i, ev in enumerate(evaluations):
+        if np.unique(ev.y_true).size == 2:
+            display.from_predictions(
+                ev.y_true, ev.y_prob, name=ev.name, ax=ax, plot_chance_level=i == 0
+            )
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    return _png(ax.figure)
+
+
 def _roc_figure(evaluations: Sequence[ModelEvaluation], positive: str) -> bytes:
     from sklearn.metrics import RocCurveDisplay
 
-    ax = _axes(FIGURES["roc.png"])
-    for i, ev in enumerate(evaluations):
-        if np.unique(ev.y_true).size == 2:
-            RocCurveDisplay.from_predictions(
-                ev.y_true, ev.y_prob, name=ev.name, ax=ax, plot_chance_level=i == 0
-            )
-    ax.set_xlabel(f"false positive rate (positive: {positive})")
-    ax.set_ylabel("true positive rate")
-    return _png(ax.figure)
+    labels = (f"false positive rate (positive: {positive})", "true positive rate")
+    return _curve_figure(evaluations, RocCurveDisplay, "roc.png", labels)
 
 
 def _pr_figure(evaluations: Sequence[ModelEvaluation], positive: str) -> bytes:
     from sklearn.metrics import PrecisionRecallDisplay
 
-    ax = _axes(FIGURES["pr.png"])
-    for i, ev in enumerate(evaluations):
-        if np.unique(ev.y_true).size == 2:
-            PrecisionRecallDisplay.from_predictions(
-                ev.y_true, ev.y_prob, name=ev.name, ax=ax, plot_chance_level=i == 0
-            )
-    ax.set_xlabel(f"recall (positive: {positive})")
-    ax.set_ylabel("precision")
-    return _png(ax.figure)
+    labels = (f"recall (positive: {positive})", "precision")
+    return _curve_figure(evaluations, PrecisionRecallDisplay, "pr.png", labels)
 
 
 def _calibration_figure(evaluations: Sequence[ModelEvaluation], positive: str) -> bytes:
