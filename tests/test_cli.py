@@ -410,7 +410,7 @@ CORRUPTIONS = {
     "truncated json": ("model.json", truncate, "the model file is unusable"),
     "edited json": ("model.json", edit_json, "the model file is unusable"),
     "missing json": ("model.json", Path.unlink, "missing model.json"),
-    "truncated preprocess": ("preprocess.json", truncate, "preprocess.json: corrupt or edited"),
+    "truncated preprocess": ("preprocess.json", truncate, "preprocess.json is not valid JSON"),
     "missing preprocess": ("preprocess.json", Path.unlink, "missing preprocess.json"),
 }
 

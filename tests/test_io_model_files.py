@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 import bcekit
 from bcekit.estimators import LogisticRegression, MLPClassifier
 from bcekit.io import FORMAT_VERSION, ModelFileError, load, model_paths, register_estimator, save
-from bcekit.io.model_files import _decode, _encode
+from bcekit.io.codec import decode_value, encode_value
 
 
 @pytest.fixture(scope="module")
@@ -324,7 +324,7 @@ _values = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(_values)
 def test_parameter_values_survive_strict_json(value):
-    text = json.dumps(_encode(value, "value"), allow_nan=False)
-    decoded = _decode(json.loads(text))
+    text = json.dumps(encode_value(value, "value"), allow_nan=False)
+    decoded = decode_value(json.loads(text))
     assert decoded == value
     assert type(decoded) is type(value)

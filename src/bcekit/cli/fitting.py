@@ -111,13 +111,18 @@ def fit(
     """
     from sklearn.exceptions import ConvergenceWarning
 
+    from bcekit.nn import NetworkTooLargeError
     from bcekit.training import TrainingDivergedError, TrainingInterrupted
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("always", TrainingInterrupted)
         try:
+            _check_memory(model, X)
             model.fit(X, y, X_val=X_val, y_val=y_val, resume_from=resume_from)
+        except NetworkTooLargeError as exc:
+            sizes = ",".join(map(str, model.hidden_layer_sizes))
+            raise CLIError(f"--hidden {sizes}: {exc}; choose smaller --hidden sizes") from exc
         except TrainingDivergedError as exc:
             raise CLIError(
                 f"training diverged at epoch {exc.epoch}: the {exc.quantity} became NaN or "
@@ -130,6 +135,25 @@ def fit(
         if not issubclass(w.category, TrainingInterrupted):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return any(issubclass(w.category, TrainingInterrupted) for w in caught)
+
+
+def _check_memory(model: Any, X: np.ndarray) -> None:
+    """Refuse an MLP whose training would not fit in memory, before anything is allocated
+    (:func:`bcekit.nn.sequential.mlp_bytes`: weights, gradients, optimiser state and a
+    batch's activations)."""
+    from bcekit.estimators import MLPClassifier
+    from bcekit.nn.memory import require_memory
+    from bcekit.nn.sequential import mlp_bytes
+
+    if not isinstance(model, MLPClassifier):
+        return
+    batch = min(200 if model.batch_size == "auto" else int(model.batch_size), len(X))
+    sizes = list(model.hidden_layer_sizes)
+    require_memory(
+        mlp_bytes(X.shape[1], sizes, 1, X.dtype, batch_size=batch),
+        f"training an MLP of {X.shape[1]} inputs and hidden layers {sizes!r:.60} on batches "
+        f"of {batch} rows",
+    )
 
 
 @dataclass

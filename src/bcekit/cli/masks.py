@@ -69,7 +69,7 @@ def predict_masks(
     from bcekit.cli.artifacts import check_output_dir, load_estimator, publish
     from bcekit.data.image_files import read_image, write_mask
 
-    check_output_dir(output)
+    check_output_dir(output, inputs=[data, model_dir])
     model = load_estimator(model_dir)
     threshold = float(model.threshold if threshold is None else threshold)
     records = []

@@ -21,14 +21,18 @@ LABEL_COLUMN = "label"
 _WRITERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def _check_output_file(path: Path) -> str:
+def _check_output_file(path: Path, inputs: list[Path]) -> str:
+    """The writer for ``path`` (by its suffix), once it is known that the file can be
+    written and is none of the ``inputs``."""
+    from bcekit.cli.artifacts import check_not_input, check_writable
+
     kind = _WRITERS.get(path.suffix.lower())
     if kind is None:
         raise CLIError(f"--output {path}: unknown file type; end the name in .csv or .parquet")
-    if not path.resolve().parent.is_dir():
-        raise CLIError(f"--output {path}: the folder {path.resolve().parent} does not exist")
     if path.is_dir():
         raise CLIError(f"--output {path}: is a folder; give a file name")
+    check_writable(path)
+    check_not_input(path, inputs)
     return kind
 
 
@@ -66,7 +70,7 @@ def predict(
     import numpy as np
     import pyarrow as pa
 
-    from bcekit.cli.artifacts import load_model_dir, saved_model_class
+    from bcekit.cli.artifacts import MODEL_FILES, PREPROCESS_FILE, load_model_dir, saved_model_class
     from bcekit.cli.console import emit_json, note
     from bcekit.cli.options import settings
 
@@ -86,7 +90,8 @@ def predict(
     from bcekit.io import atomic_write
 
     threshold = 0.5 if threshold is None else threshold
-    kind = _check_output_file(output)
+    inputs = [data, *(model_dir / name for name in (*MODEL_FILES, PREPROCESS_FILE))]
+    kind = _check_output_file(output, inputs)
     model, pre = load_model_dir(model_dir)
     source = str(data)
     table = drop_columns(read_table(data), split_names(drop), source)

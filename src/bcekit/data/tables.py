@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import codecs
 import os
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from bcekit.data.csv_files import read_csv
+from bcekit.data.errors import DataError
 
 #: The identifier written into :meth:`TablePreprocessor.to_dict`.
 FORMAT = "bcekit.table-preprocessor/1"
@@ -33,48 +35,6 @@ MAX_CATEGORIES = 100
 _PARQUET_MAGIC = b"PAR1"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _SNIFF_BYTES = 8192
-_RAGGED = re.compile(r"Expected (\d+) columns, got (\d+)")
-
-
-def _python_option(name: str, value: str | None) -> str:
-    return name if value is None else f"{name}={value}"
-
-
-class DataError(ValueError):
-    """A data file or table that cannot be used, with what to do about it.
-
-    Parameters
-    ----------
-    source : str
-        The file (or table) the problem is in.
-    problem : str
-        What is wrong, naming the column and row where there is one.
-    remedies : sequence of (str, str or None)
-        Options that would fix it, as ``(option, value)``: ``("impute", "mean|median")``,
-        ``("drop", "age")``; a ``None`` value is a switch such as ``("one_hot", None)``.
-        :meth:`format` spells them for the caller (keyword arguments here, command-line
-        flags in the CLI).
-    """
-
-    def __init__(
-        self, source: str, problem: str, remedies: Sequence[tuple[str, str | None]] = ()
-    ) -> None:
-        self.source = source
-        self.problem = problem
-        self.remedies = tuple(remedies)
-        super().__init__(self.format())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle by the constructor's arguments, so that the error crosses processes intact
-        (a Dask worker raising it, the client reporting it)."""
-        return type(self), (self.source, self.problem, self.remedies)
-
-    def format(self, spell: Callable[[str, str | None], str] = _python_option) -> str:
-        """The one-line message, with each remedy written by ``spell(option, value)``."""
-        message = f"{self.source}: {self.problem}" if self.source else self.problem
-        if self.remedies:
-            message += "; pass " + " or ".join(spell(name, value) for name, value in self.remedies)
-        return message
 
 
 def _quote_list(names: Iterable[Any], limit: int = 8) -> str:
@@ -86,17 +46,21 @@ def _quote_list(names: Iterable[Any], limit: int = 8) -> str:
 # --------------------------------------------------------------------------- reading files
 
 
-def read_table(path: str | os.PathLike[str]) -> pa.Table:
+def read_table(path: str | os.PathLike[str], *, delimiter: str | None = None) -> pa.Table:
     """Read a CSV or Parquet file into a :class:`pyarrow.Table`.
 
     The format comes from the content: a file that starts with Parquet's ``PAR1`` magic is
-    Parquet, UTF-8 text is CSV with a header line, anything else is refused. In CSV, empty
-    fields and the usual markers (``NA``, ``NaN``, ``null``, ...) are missing values.
+    Parquet, UTF-8 text is CSV with a header line (:func:`bcekit.data.csv_files.read_csv`:
+    the delimiter sniffed from the first lines, fields of any length), anything else is
+    refused. In CSV, empty fields and the usual markers (``NA``, ``NaN``, ``null``, ...) are
+    missing values.
 
     Parameters
     ----------
     path : str or path-like
         The file to read.
+    delimiter : str, optional
+        The CSV field delimiter; default: sniffed (``,``, ``;``, tab or ``|``).
 
     Returns
     -------
@@ -130,7 +94,7 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
     elif not _looks_like_text(head):
         raise DataError(source, "not a CSV (UTF-8 text) or Parquet file")
     else:
-        table = _read_csv(path, source)
+        table = read_csv(path, source, head, delimiter=delimiter)
 
     duplicated = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
     if duplicated:
@@ -158,48 +122,6 @@ def _read_parquet(path: Path, source: str) -> pa.Table:
     except (pa.ArrowException, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(source, f"cannot read as Parquet ({reason})") from None
-
-
-def _read_csv(path: Path, source: str) -> pa.Table:
-    import pyarrow.csv as pcsv
-
-    convert = pcsv.ConvertOptions(strings_can_be_null=True)
-    try:
-        return pcsv.read_csv(path, convert_options=convert)
-    except pa.ArrowInvalid as exc:
-        message = str(exc)
-        if "Empty CSV file" in message:
-            raise DataError(source, "the file is empty") from None
-        if _RAGGED.search(message):
-            raise DataError(source, _describe_ragged_row(path, convert)) from None
-        reason = message.splitlines()[0][:200]
-        raise DataError(source, f"cannot parse as CSV ({reason})") from None
-
-
-def _describe_ragged_row(path: Path, convert: Any) -> str:
-    """Re-read serially, which lets pyarrow number lines, to find the first ragged row."""
-    import pyarrow.csv as pcsv
-
-    bad: list[Any] = []
-
-    def handler(row: Any) -> str:
-        bad.append(row)
-        return "error"
-
-    try:
-        pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(use_threads=False),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=handler),
-            convert_options=convert,
-        )
-    except pa.ArrowInvalid:
-        pass
-    if not bad:
-        return "rows have different numbers of fields"
-    row = bad[0]
-    where = f"line {row.number}" if row.number is not None else "a line"
-    return f"{where} has {row.actual_columns} fields but the header has {row.expected_columns}"
 
 
 # --------------------------------------------------------------------------- column helpers

@@ -45,6 +45,7 @@ __all__ = [
     "DenseInput",
     "Targets",
     "check_loss_options",
+    "check_saved_classes",
     "encode_targets",
     "make_loss",
     "resolve_pos_weight",
@@ -94,6 +95,23 @@ class Targets:
     def n_outputs(self) -> int:
         """Number of logits per sample."""
         return len(self.classes) if self.kind == MULTICLASS else self.encoded.shape[1]
+
+
+def check_saved_classes(kind: Any, classes: Any) -> None:
+    """Raise ValueError unless ``classes`` (read from a model file) fit targets of ``kind``.
+
+    Binary targets have exactly two classes, multiclass three or more, multi-label
+    ``0 … n_labels − 1`` (what :func:`encode_targets` gives each).
+    """
+    n = -1 if classes is None else len(classes)
+    fits = {
+        BINARY: n == 2,
+        MULTICLASS: n >= 3,
+        MULTILABEL: n >= 1 and np.array_equal(classes, np.arange(n)),
+    }
+    if not fits.get(kind, False):
+        shown = None if classes is None else np.asarray(classes).tolist()
+        raise ValueError(f"classes_ {shown!r:.80} do not fit {kind!r:.40} targets")
 
 
 def encode_targets(y: Any, dtype: np.dtype, classes: np.ndarray | None = None) -> Targets:

@@ -585,6 +585,8 @@ default="f1"
             if k.startswith(_BASE_PREFIX) and k != _BASE_PREFIX + "classes_"
         }
         base = _base_class(model.base)._from_state(base_doc["params"], base_arrays, base_meta)
+        if meta["classes_"] is None or len(meta["classes_"]) != 2:
+            raise ValueError(f"classes_ must hold two classes; got {meta['classes_']!r:.80}")
         for attr in ("classes_", "n_features_in_", "history_"):
             if base_meta[attr] is not None:
                 setattr(base, attr, base_meta[attr])

@@ -36,6 +36,7 @@ from bcekit.estimators._base import (
     DenseInput,
     Targets,
     check_loss_options,
+    check_saved_classes,
     encode_targets,
     kept_training_state,
     make_loss,
@@ -606,6 +607,7 @@ class LogisticRegression(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         if kind not in (BINARY, MULTICLASS, MULTILABEL):
             raise ValueError(f"unknown target_type_ {kind!r}")
         classes = meta["classes_"]
+        check_saved_classes(kind, classes)
         n_out = 1 if kind == BINARY else len(classes)
         expected = (n_out, meta["n_features_in_"])
         if coef.shape != expected or intercept.shape != (n_out,):

@@ -31,6 +31,7 @@ from bcekit.estimators._base import (
     DenseInput,
     Targets,
     check_loss_options,
+    check_saved_classes,
     encode_targets,
     kept_training_state,
     loss_weights,
@@ -41,6 +42,7 @@ from bcekit.estimators._base import (
 )
 from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_mlp, map_rows
 from bcekit.nn import Sequential, mlp, pack_parameters
+from bcekit.nn.sequential import mlp_shapes
 from bcekit.optim import SGD, Adam, ReduceLROnPlateau, WarmupCosineLR
 from bcekit.training import Callback, History, LastEpochState, Trainer
 
@@ -656,6 +658,7 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         model._validate_params()
         kind = meta["extra"]["target_type_"]
         n_outputs = int(meta["extra"]["n_outputs_"])
+        check_saved_classes(kind, meta["classes_"])
         n_classes = len(meta["classes_"])
         expected = {BINARY: 1, MULTICLASS: n_classes, MULTILABEL: n_classes}.get(kind)
         if expected != n_outputs:
@@ -665,6 +668,11 @@ class MLPClassifier(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         dtypes = {a.dtype for a in arrays.values()}
         if len(dtypes) != 1:
             raise ValueError(f"network arrays must share one dtype; got {sorted(map(str, dtypes))}")
+        shapes = mlp_shapes(meta["n_features_in_"], model._hidden_sizes(), n_outputs, model.dropout)
+        if shapes != {k: a.shape for k, a in arrays.items()}:  # checked before allocating
+            raise ValueError(
+                f"the weights do not have the shapes {shapes!r:.200} the parameters give"
+            )
         model.network_ = model._build_network(
             meta["n_features_in_"], n_outputs, dtypes.pop(), random_state=0
         )

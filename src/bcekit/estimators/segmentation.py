@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from bcekit.losses.segmentation import BCEDiceLoss, PixelBCEWithLogits
 from bcekit.nn.base import Layer
-from bcekit.nn.unet import UNet
+from bcekit.nn.unet import UNet, check_unet_state
 from bcekit.optim import Adam
 from bcekit.plots.masks import dice_scores, iou_scores
 from bcekit.training import Callback, Trainer
@@ -429,6 +429,10 @@ class SegmentationNet(BaseEstimator):
         """Rebuild a fitted model: ``UNet`` from ``params`` and ``n_channels_in_``, then weights."""
         model = cls(**params)
         extra = meta["extra"]
+        check_unet_state(  # before building, so that edited sizes cannot ask for more
+            arrays, int(extra["n_channels_in_"]), model.depth, model.base_width,
+            batch_norm=model.batch_norm,
+        )  # fmt: skip
         network = UNet(
             int(extra["n_channels_in_"]), model.depth, model.base_width, upsample=model.upsample,
             input_grad=False, batch_norm=model.batch_norm,

@@ -7,10 +7,17 @@ with everything else; or, when ``path`` ends in ``/`` or names an existing direc
 The JSON document holds the format version, the bcekit version, the estimator's class name
 and ``get_params()``, ``classes_``, ``n_features_in_``, ``feature_names_in_``, ``history_``,
 the estimator's own extra metadata, the name/dtype/shape of every array, and the SHA-256 of
-the weights file. Loading checks all of it before any array reaches an estimator: a file
-that is corrupt, truncated, edited, inconsistent or written by a newer format raises
-:class:`ModelFileError`. Only classes in the registry (see :func:`register_estimator`) can be
-loaded; class names in the JSON are looked up there, never imported.
+the weights file. Loading checks all of it before any array reaches an estimator, so that
+a model file from a stranger can be opened safely (:mod:`bcekit.io.reading`,
+:mod:`bcekit.io.verified`): both files must be regular files, the JSON at most 64 MiB, nested
+at most 64 levels, with integers of at most 40 digits; the weights are read only within the
+size the manifest gives and must match its SHA-256; ``$array`` values and the manifest take
+plain numeric dtypes only; float weights must be finite; ``classes_`` must be distinct and
+sorted. A file that is corrupt, truncated, edited, inconsistent, too large or written by a
+newer format raises :class:`ModelFileError`. Only classes in the registry (see
+:func:`register_estimator`) can be loaded; class names in the JSON are looked up there, never
+imported. Each estimator's ``_from_state`` checks the sizes its parameters declare against
+the arrays before it builds anything from them.
 
 The estimator hooks
 -------------------
@@ -37,18 +44,17 @@ After ``_from_state`` returns, this module sets ``classes_``, ``n_features_in_``
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
-import math
 import os
-from collections.abc import Callable
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bcekit.io.atomic import atomic_directory, atomic_write
+from bcekit.io.codec import decode_value, encode_value, plain_dtype
+from bcekit.io.reading import ModelFileError
+from bcekit.io.verified import read_verified, write_verified
 
 __all__ = [
     "FORMAT_VERSION",
@@ -79,6 +85,13 @@ _REQUIRED_KEYS = (
     "extra",
 )
 
+# What rebuilding an estimator from a file that does not fit together raises.
+_STATE_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError, ArithmeticError)
+# A str dtype ("<U7": its width in characters) or the object dtype, for string classes.
+_STRING_DTYPE = re.compile(r"[<>=|]?U(\d{1,9})|\|O")
+# Most bytes string classes may take beyond what their longest value needs.
+_WIDE_CLASSES = 2**20
+
 # Estimator classes that may be loaded: class name -> defining module (imported on use).
 _REGISTRY: dict[str, str] = {
     "LogisticRegression": "bcekit.estimators.logistic",
@@ -86,11 +99,6 @@ _REGISTRY: dict[str, str] = {
     "SegmentationNet": "bcekit.estimators.segmentation",
     "AnomalyClassifier": "bcekit.estimators.anomaly",
 }
-
-
-class ModelFileError(ValueError):
-    """A model (or training-state) file is corrupt, truncated, edited, inconsistent or from a
-    newer format."""
 
 
 def register_estimator(cls: type) -> type:
@@ -177,15 +185,15 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     state_meta = getattr(estimator, "_state_meta", None)
     body = {
         "class": name,
-        "params": _encode(estimator.get_params(deep=False), "params"),
+        "params": encode_value(estimator.get_params(deep=False), "params"),
         "classes": classes_doc,
         "n_features_in": None if n_features is None else int(n_features),
         "feature_names_in": None if names is None else _string_list(names, "feature_names_in_"),
-        "history": _encode(history, "history_"),
-        "extra": _encode(state_meta() if callable(state_meta) else {}, "_state_meta()"),
+        "history": encode_value(history, "history_"),
+        "extra": encode_value(state_meta() if callable(state_meta) else {}, "_state_meta()"),
     }
     weights_path, meta_path = model_paths(path)
-    _write_verified(
+    write_verified(
         weights_path,
         meta_path,
         arrays,
@@ -195,51 +203,6 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> tuple[Path, Path]:
         indent=2,
     )
     return weights_path, meta_path
-
-
-def _write_verified(
-    weights_path: Path,
-    meta_path: Path,
-    arrays: dict[str, np.ndarray],
-    body: dict[str, Any],
-    *,
-    format_name: str,
-    format_version: int,
-    indent: int,
-) -> None:
-    """Write ``arrays`` as safetensors and ``body`` as JSON, framed by the format name and
-    version, the bcekit version, the array manifest and the SHA-256 of the weights.
-
-    Both files are written atomically, the JSON last; a parent folder that does not exist
-    yet is created, complete or not at all. :func:`_read_verified` reads them back.
-    """
-    from safetensors.numpy import save as st_save
-
-    import bcekit
-
-    payload = st_save(arrays)
-    document = {
-        "format": format_name,
-        "format_version": format_version,
-        "bcekit_version": bcekit.__version__,
-        **body,
-        "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
-        "sha256": hashlib.sha256(payload).hexdigest(),
-    }
-    text = json.dumps(document, indent=indent, allow_nan=False) + "\n"
-    directory = weights_path.parent
-    if directory.exists():
-        _write_pair(weights_path, meta_path, payload, text)
-    else:
-        with atomic_directory(directory) as tmp:
-            _write_pair(tmp / weights_path.name, tmp / meta_path.name, payload, text)
-
-
-def _write_pair(weights_path: Path, meta_path: Path, payload: bytes, text: str) -> None:
-    with atomic_write(weights_path, "wb") as f:
-        f.write(payload)
-    with atomic_write(meta_path, "w") as f:
-        f.write(text)
 
 
 def load(path: str | os.PathLike[str]) -> Any:
@@ -273,7 +236,7 @@ def load(path: str | os.PathLike[str]) -> Any:
                 f"({sorted(_REGISTRY)})"
             )
 
-    document, arrays = _read_verified(
+    document, arrays = read_verified(
         weights_path,
         meta_path,
         format_name=FORMAT_NAME,
@@ -283,23 +246,24 @@ def load(path: str | os.PathLike[str]) -> Any:
         action="load it",
         check=check_class,
     )
+    _check_finite(arrays, weights_path)
     try:
         meta = {
             "classes_": _decode_classes(document["classes"], arrays),
             "n_features_in_": _optional_int(document["n_features_in"], "n_features_in"),
             "feature_names_in_": _decode_names(document["feature_names_in"]),
-            "history_": _decode(document["history"]),
-            "extra": _decode(document["extra"]),
+            "history_": decode_value(document["history"]),
+            "extra": decode_value(document["extra"]),
         }
-        params = _decode(document["params"])
+        params = decode_value(document["params"])
         if not isinstance(params, dict) or not isinstance(meta["extra"], dict):
             raise ValueError("'params' and 'extra' must be JSON objects")
         state = {k: v for k, v in arrays.items() if k not in _RESERVED_ARRAYS}
         cls = _registered_class(document["class"])
         estimator = cls._from_state(params, state, meta)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
+    except ModelFileError:
+        raise
+    except _STATE_ERRORS as exc:
         raise ModelFileError(f"{meta_path}: inconsistent model state: {exc}") from exc
     for attr in ("classes_", "n_features_in_", "feature_names_in_", "history_"):
         if meta[attr] is not None:
@@ -318,92 +282,6 @@ def _registered_class(name: str) -> type | None:
     return getattr(module, name, None)
 
 
-def _read_document(meta_path: Path) -> dict[str, Any]:
-    raw = meta_path.read_bytes()
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{meta_path} is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ModelFileError(f"{meta_path} must hold a JSON object; got {type(document).__name__}")
-    return document
-
-
-def _read_verified(
-    weights_path: Path,
-    meta_path: Path,
-    *,
-    format_name: str,
-    format_version: int,
-    required_keys: tuple[str, ...],
-    kind: str,
-    action: str,
-    check: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read and verify a pair written by :func:`_write_verified`: ``(document, arrays)``.
-
-    Checks, in order: the JSON is an object of format ``format_name`` at a version this
-    bcekit reads (else "upgrade bcekit to ``action``"), it has ``required_keys``, it passes
-    ``check`` (called before the weights are read), the weights match its SHA-256, are
-    readable safetensors, and hold exactly the arrays its manifest lists. ``kind`` names the
-    file in messages ("model", "training-state"). Raises :class:`ModelFileError`, or
-    :class:`FileNotFoundError` when a file is missing.
-    """
-    from safetensors.numpy import load as st_load
-
-    import bcekit
-
-    document = _read_document(meta_path)
-    version = document.get("format_version")
-    if document.get("format") != format_name or not isinstance(version, int):
-        raise ModelFileError(f"{meta_path} is not a bcekit {kind} file")
-    if version > format_version:
-        raise ModelFileError(
-            f"{meta_path} was written in {kind} format version {version} by bcekit "
-            f"{document.get('bcekit_version', '?')}; this bcekit {bcekit.__version__} reads "
-            f"{kind} format versions up to {format_version}: upgrade bcekit to {action}"
-        )
-    missing = [k for k in required_keys if k not in document]
-    if missing:
-        raise ModelFileError(f"{meta_path} lacks the keys {missing}")
-    if check is not None:
-        check(document)
-    payload = weights_path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != document["sha256"]:
-        raise ModelFileError(
-            f"{weights_path} does not match the SHA-256 recorded in {meta_path}: the arrays "
-            "are corrupt or truncated, or one of the two files was changed after saving"
-        )
-    try:
-        arrays = st_load(payload)
-    except Exception as exc:
-        raise ModelFileError(f"{weights_path} is not a readable safetensors file: {exc}") from exc
-    _check_manifest(arrays, document["arrays"], weights_path)
-    return document, arrays
-
-
-def _check_manifest(arrays: dict[str, np.ndarray], manifest: Any, weights_path: Path) -> None:
-    """The weights file must hold exactly the arrays, dtypes and shapes the JSON lists."""
-    if not isinstance(manifest, dict):
-        raise ModelFileError(f"'arrays' in the metadata of {weights_path} must be a JSON object")
-    if set(arrays) != set(manifest):
-        raise ModelFileError(
-            f"{weights_path} holds arrays {sorted(arrays)} but the metadata lists "
-            f"{sorted(manifest)}"
-        )
-    for key, spec in manifest.items():
-        array = arrays[key]
-        if (
-            not isinstance(spec, dict)
-            or spec.get("dtype") != array.dtype.str
-            or spec.get("shape") != list(array.shape)
-        ):
-            raise ModelFileError(
-                f"array {key!r} in {weights_path} has dtype {array.dtype.str} and shape "
-                f"{list(array.shape)}; the metadata says {spec}"
-            )
-
-
 def _string_list(values: Any, what: str) -> list[str]:
     items = np.asarray(values).tolist()
     if not all(isinstance(v, str) for v in items):
@@ -412,20 +290,44 @@ def _string_list(values: Any, what: str) -> list[str]:
 
 
 def _decode_classes(doc: Any, arrays: dict[str, np.ndarray]) -> np.ndarray | None:
+    """``classes_`` from its JSON description: numbers are stored in the weights file, strings
+    in the JSON (with a str dtype no wider than needed, or an object dtype)."""
     if doc is None:
         return None
-    dtype = np.dtype(doc["dtype"])
-    if dtype.kind in "biuf":
+    if not isinstance(doc, dict):
+        raise ValueError("'classes' must be a JSON object or null")
+    text = doc.get("dtype")
+    if "values" not in doc:
         classes = arrays["classes_"]
-        if classes.dtype != dtype or classes.ndim != 1:
-            raise ValueError(f"classes_ must be a 1-D {dtype} array; got {classes.dtype}")
-        return classes
-    values = doc["values"]
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValueError("'classes' values must be a list of strings")
-    if dtype.kind not in "OU":
-        raise ValueError(f"string classes need a str or object dtype; got {dtype}")
-    return np.array(values, dtype=dtype)
+        if classes.dtype != plain_dtype(text, "the dtype of classes_") or classes.ndim != 1:
+            raise ValueError(f"classes_ must be a 1-D {text} array; got {classes.dtype}")
+    else:
+        values = doc["values"]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError("'classes' values must be a list of strings")
+        match = _STRING_DTYPE.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(f"string classes need a str or object dtype; got {text!r:.60}")
+        longest = max(map(len, values), default=0)
+        width = longest if match.group(1) is None else int(match.group(1))
+        if width < longest or (width > longest and 4 * width * len(values) > _WIDE_CLASSES):
+            raise ValueError(f"classes dtype {text} does not fit values of {longest} characters")
+        classes = np.array(values, dtype=text)
+    if len(classes) == 0 or (len(classes) > 1 and not np.all(classes[1:] > classes[:-1])):
+        raise ValueError(
+            f"classes_ must be distinct and sorted, as numpy.unique gives them; got "
+            f"{classes.tolist()!r:.80}"
+        )
+    return classes
+
+
+def _check_finite(arrays: dict[str, np.ndarray], weights_path: Path) -> None:
+    """Refuse float weights holding NaN or ±inf: they would predict NaN without a word."""
+    bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    if bad:
+        raise ModelFileError(
+            f"{weights_path}: the weights are not finite: {bad!r:.80} hold NaN or infinite values"
+        )
 
 
 def _decode_names(names: Any) -> np.ndarray | None:
@@ -442,55 +344,3 @@ def _optional_int(value: Any, what: str) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{what!r} must be a positive integer; got {value!r}")
     return value
-
-
-# JSON encoding of parameter values: plain JSON where it is exact, tagged objects where it is
-# not (tuples, non-finite floats, dicts with non-string keys, numpy arrays).
-_SCALARS = (str, bool, int, type(None))
-
-
-def _encode(value: Any, what: str) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"$float": repr(value)}
-    if isinstance(value, tuple):
-        return {"$tuple": [_encode(v, what) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v, what) for v in value]
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return {"$array": _encode(value.tolist(), what), "dtype": value.dtype.str}
-    if isinstance(value, dict):
-        if all(isinstance(k, str) and not k.startswith("$") for k in value):
-            return {k: _encode(v, what) for k, v in value.items()}
-        return {"$items": [[_encode(k, what), _encode(v, what)] for k, v in value.items()]}
-    raise TypeError(
-        f"{what} holds a {type(value).__name__} ({value!r}), which a model file cannot store; "
-        "use None, bool, int, float, str, or lists, tuples and dicts of them (e.g. an int "
-        "random_state)"
-    )
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "$float" in value:
-        text = value["$float"]
-        if text not in ("inf", "-inf", "nan"):
-            raise ValueError(f"bad $float value {text!r}")
-        return float(text)
-    if "$tuple" in value:
-        return tuple(_decode(v) for v in value["$tuple"])
-    if "$array" in value:
-        return np.asarray(_decode(value["$array"]), dtype=np.dtype(value["dtype"]))
-    if "$items" in value:
-        return {_hashable(_decode(k)): _decode(v) for k, v in value["$items"]}
-    return {k: _decode(v) for k, v in value.items()}
-
-
-def _hashable(key: Any) -> Any:
-    return tuple(key) if isinstance(key, list) else key

@@ -10,8 +10,9 @@ early-stopping counters. It is stored in a folder as two files, never pickle:
     Everything else, with each array replaced by ``{"$tensor": name}``, plus the format
     version, the name, dtype and shape of every array and the SHA-256 of the weights file.
 
-Loading checks all of it, as :func:`bcekit.io.load` does for model files: a file that is
-missing, corrupt, truncated, edited, inconsistent or written by a newer format raises
+Loading checks all of it, as :func:`bcekit.io.load` does for model files (regular files only,
+bounded in size, see :mod:`bcekit.io.verified`): a file that is missing, corrupt, truncated,
+edited, inconsistent or written by a newer format raises
 :class:`~bcekit.io.ModelFileError` (or :class:`FileNotFoundError`) before anything is returned.
 Arrays come back with the dtype and shape they were saved with, tuples as tuples, and every
 float bit for bit.
@@ -26,14 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from bcekit.io.model_files import (
-    ModelFileError,
-    _decode,
-    _encode,
-    _hashable,
-    _read_verified,
-    _write_verified,
-)
+from bcekit.io.codec import decode_value, encode_value, hashable
+from bcekit.io.reading import ModelFileError
+from bcekit.io.verified import read_verified, write_verified
 
 __all__ = ["STATE_FILES", "load_training_state", "save_training_state", "state_paths"]
 
@@ -83,7 +79,7 @@ def save_training_state(
     arrays: dict[str, np.ndarray] = {}
     body = _split(state, "", arrays)
     weights_path, meta_path = state_paths(directory)
-    _write_verified(
+    write_verified(
         weights_path,
         meta_path,
         arrays,
@@ -117,7 +113,7 @@ def load_training_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
         written by a newer format version.
     """
     weights_path, meta_path = state_paths(directory)
-    document, arrays = _read_verified(
+    document, arrays = read_verified(
         weights_path,
         meta_path,
         format_name=FORMAT_NAME,
@@ -129,7 +125,7 @@ def load_training_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
     used: set[str] = set()
     try:
         state = _join(document["state"], arrays, used)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
         raise ModelFileError(f"{meta_path}: inconsistent training state: {exc}") from exc
     if not isinstance(state, dict) or used != set(arrays):
         raise ModelFileError(
@@ -158,14 +154,14 @@ def _split(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
             return {k: _split(v, prefix + k, arrays) for k, v in value.items()}
         return {
             "$items": [
-                [_encode(k, "training state keys"), _split(v, f"{prefix}{k}", arrays)]
+                [encode_value(k, "training state keys"), _split(v, f"{prefix}{k}", arrays)]
                 for k, v in value.items()
             ]
         }
     if isinstance(value, list | tuple):
         items = [_split(v, f"{prefix}{i}", arrays) for i, v in enumerate(value)]
         return {"$tuple": items} if isinstance(value, tuple) else items
-    return _encode(value, f"training state {path!r}")
+    return encode_value(value, f"training state {path!r}")
 
 
 def _join(value: Any, arrays: Mapping[str, np.ndarray], used: set[str]) -> Any:
@@ -183,7 +179,7 @@ def _join(value: Any, arrays: Mapping[str, np.ndarray], used: set[str]) -> Any:
     if "$tuple" in value:
         return tuple(_join(v, arrays, used) for v in value["$tuple"])
     if "$items" in value:
-        return {_hashable(_decode(k)): _join(v, arrays, used) for k, v in value["$items"]}
+        return {hashable(decode_value(k)): _join(v, arrays, used) for k, v in value["$items"]}
     if "$float" in value or "$array" in value:
-        return _decode(value)
+        return decode_value(value)
     return {k: _join(v, arrays, used) for k, v in value.items()}

@@ -20,6 +20,7 @@ from bcekit.nn.base import Layer, Parameter, pack_parameters
 from bcekit.nn.conv import Conv2D
 from bcekit.nn.dense import Dense
 from bcekit.nn.gradcheck import GradcheckError, gradcheck, gradcheck_model, numerical_gradient
+from bcekit.nn.memory import NetworkTooLargeError
 from bcekit.nn.merge import Concatenate
 from bcekit.nn.normalization import BatchNorm
 from bcekit.nn.pool import MaxPool2D
@@ -43,6 +44,7 @@ __all__ = [
     "Layer",
     "LeakyReLU",
     "MaxPool2D",
+    "NetworkTooLargeError",
     "Parameter",
     "ReLU",
     "Sequential",

@@ -31,6 +31,7 @@ from bcekit.nn.activations import ReLU
 from bcekit.nn.base import Layer, positive_int
 from bcekit.nn.conv import Conv2D, as_images
 from bcekit.nn.init import as_generator
+from bcekit.nn.memory import TRAINING_COPIES, require_memory
 from bcekit.nn.merge import Concatenate
 from bcekit.nn.normalization import BatchNorm
 from bcekit.nn.pool import MaxPool2D
@@ -57,6 +58,61 @@ def conv_block(
             layers.append(BatchNorm(out_channels, dtype=dtype))
         layers.append(ReLU())
     return Sequential(layers)
+
+
+def unet_state_size(
+    in_channels: int,
+    depth: int,
+    base_width: int,
+    *,
+    out_channels: int = 1,
+    batch_norm: bool = False,
+    limit: int | None = None,
+) -> tuple[int, int]:
+    """``(arrays, values)`` in the ``state_dict()`` of such a :class:`UNet`, without building it.
+
+    A block ``(c_in → c)`` holds two 3×3 convolutions, ``9·c_in·c + c`` and ``9·c·c + c``
+    values, plus four arrays of ``c`` values per convolution with ``batch_norm``; the head
+    holds ``base_width·out_channels + out_channels``. Counting stops once the values exceed
+    ``limit`` (so a huge ``depth`` costs nothing), and the partial count is returned.
+    """
+    in_channels, depth = positive_int("in_channels", in_channels), positive_int("depth", depth)
+    width, out = positive_int("base_width", base_width), positive_int("out_channels", out_channels)
+    arrays_per_block = 12 if batch_norm else 4  # per conv: weight, bias [, BatchNorm's four]
+
+    def block(c_in: int, c: int) -> int:
+        return 9 * c_in * c + 9 * c * c + 2 * c + (8 * c if batch_norm else 0)
+
+    arrays, values = 2, width * out + out  # the 1×1 head
+    for level in range(depth):  # encoder and decoder of each level
+        if limit is not None and values > limit:
+            return arrays, values
+        c = width << level
+        arrays += 2 * arrays_per_block
+        values += block(in_channels if level == 0 else c >> 1, c) + block(3 * c, c)
+    arrays += arrays_per_block
+    values += block(width << (depth - 1), width << depth)  # the bottleneck
+    return arrays, values
+
+
+def check_unet_state(
+    state: dict[str, np.ndarray], in_channels: int, depth: int, base_width: int, *, batch_norm: bool
+) -> None:
+    """Raise ValueError when the U-Net these sizes describe is much larger than ``state``.
+
+    Called before the network is built from sizes read from a file: a network of more than
+    twice the values of ``state`` (plus 2**20) is refused, so edited sizes cannot ask for
+    much more memory than the weights take; smaller differences are left to
+    :meth:`~bcekit.nn.base.Layer.load_state_dict`, whose message names the array.
+    """
+    found = sum(int(a.size) for a in state.values())
+    limit = 2 * found + 2**20
+    wanted = unet_state_size(in_channels, depth, base_width, batch_norm=batch_norm, limit=limit)[1]
+    if wanted > limit:
+        raise ValueError(
+            f"in_channels={in_channels}, depth={depth}, base_width={base_width} describe a "
+            f"U-Net of more than {limit} values, but the weights hold only {found}"
+        )
 
 
 class UNet(Layer):
@@ -121,6 +177,14 @@ class UNet(Layer):
         )
         self.out_channels, self.upsample = int(out_channels), upsample
         self.input_grad, self.batch_norm = bool(input_grad), bool(batch_norm)
+        n_values = unet_state_size(
+            self.in_channels, self.depth, self.base_width,
+            out_channels=self.out_channels, batch_norm=self.batch_norm,
+        )[1]  # fmt: skip
+        require_memory(
+            TRAINING_COPIES * n_values * np.dtype(dtype).itemsize,
+            f"a U-Net of depth {self.depth} and base width {self.base_width}",
+        )
         rng = as_generator(random_state)
         norm = self.batch_norm
         widths = [self.base_width * 2**level for level in range(self.depth + 1)]
