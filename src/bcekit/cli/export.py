@@ -37,7 +37,7 @@ Serve it with ONNX Runtime (pip install onnxruntime):
 @click.option(
     "--opset",
     type=click.IntRange(min=13),
-    help="ONNX opset (default: bcekit.onnx.DEFAULT_OPSET; one-hot columns need 19 or later).",
+    help="ONNX opset (default 20; one-hot columns need 19 or later).",
 )
 @global_options
 def export(run_dir: Path, output: Path, opset: int | None) -> None:
