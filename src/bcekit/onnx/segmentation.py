@@ -39,26 +39,11 @@ def emit_segmentation(
             f"a SegmentationNet has 1 output channel; this network has {net.out_channels}"
         )
     x = g.op("Transpose", [g.cast(images, _F32, dtype)], perm=[0, 3, 1, 2], hint="nchw")
-    sizes = [g.op("Gather", [g.op("Shape", [x]), g.constant(axis, "axis", np.int64)], axis=0)
-             for axis in (2, 3)]  # fmt: skip
+    shape = g.op("Shape", [x])
+    sizes = [g.op("Gather", [shape, g.constant(axis, "axis", np.int64)], axis=0) for axis in (2, 3)]
     for axis, size in zip((2, 3), sizes, strict=True):
         x = _mirror_pad(g, x, axis, size, 2**net.depth)
-    logits = _unet(g, net, x)
-    ends = g.op(
-        "Concat",
-        [g.op("Unsqueeze", [s, g.constant([0], "axis_0", np.int64)]) for s in sizes],
-        axis=0,
-    )
-    logits = g.op(
-        "Slice",
-        [
-            logits,
-            g.constant([0, 0], "starts", np.int64),
-            ends,
-            g.constant([2, 3], "axes", np.int64),
-        ],
-        hint="crop",
-    )
+    logits = _crop(g, _unet(g, net, x), sizes)
     logits = g.op("Squeeze", [logits, g.constant([1], "axis_1", np.int64)])
     p = g.op("Sigmoid", [logits])
     above = g.op("Greater", [p, g.constant(model.threshold, "threshold", _F32)])
@@ -79,6 +64,14 @@ def _mirror_pad(g: Graph, x: str, axis: int, size: str, multiple: int) -> str:
     mirrored = g.op("Sub", [g.op("Sub", [period, g.constant(1, "one", i64)]), r])
     index = g.op("Where", [g.op("Less", [r, size]), r, mirrored], hint="rows")
     return g.op("Gather", [x, index], axis=axis, hint="padded")
+
+
+def _crop(g: Graph, x: str, sizes: list[str]) -> str:
+    """``x[:, :, :H, :W]`` for the scalar sizes ``[H, W]``."""
+    axis_0 = g.constant([0], "axis_0", np.int64)
+    ends = g.op("Concat", [g.op("Unsqueeze", [s, axis_0]) for s in sizes], axis=0)
+    starts = g.constant([0, 0], "starts", np.int64)
+    return g.op("Slice", [x, starts, ends, g.constant([2, 3], "axes", np.int64)], hint="crop")
 
 
 def _unet(g: Graph, net: Any, x: str) -> str:
