@@ -13,9 +13,10 @@ $(VENV)/.stamp-base: pyproject.toml
 	touch $@
 
 # The data extra and stardist (its wheel ships the nuclei image; --no-deps skips its
-# TensorFlow-era dependencies) let the suite run on the real data sets too.
+# TensorFlow-era dependencies) let the suite run on the real data sets too; the onnx extra
+# lets ONNX Runtime check every export.
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install -e '.[test,dask,data]'
+	$(PIP) install -e '.[test,dask,data,onnx]'
 	$(PIP) install --no-deps 'stardist>=0.9'
 	@$(MAKE) --no-print-directory chromium
 	touch $@

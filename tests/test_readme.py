@@ -25,6 +25,8 @@ def test_readme_example_runs(index, tmp_path, monkeypatch):
     source = BLOCKS[index]
     if "load_shuttle" in source:
         pytest.importorskip("river", reason="load_shuttle reads the file river ships")
+    if "onnxruntime" in source:
+        pytest.importorskip("onnxruntime", reason="the example needs the onnx extra")
     lines = source.splitlines()
     namespace: dict = {}
     checked = 0

@@ -30,6 +30,7 @@ _SUBMODULES = {
     "datasets",
     "plots",
     "distributed",
+    "onnx",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

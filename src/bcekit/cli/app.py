@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "bench": "bcekit.cli.bench:bench",
     "anomaly": "bcekit.cli.anomaly:anomaly",
     "segment": "bcekit.cli.segment:segment",
+    "export": "bcekit.cli.export:export",
 }
 
 EPILOG = """\b
@@ -38,6 +39,7 @@ Examples:
   bcekit train data.parquet --target churn --output run2 --one-hot --impute median
   bcekit evaluate run1 test.csv --target y --json
   bcekit predict run1 new.csv --output predictions.parquet
+  bcekit export run1 --output model.onnx       # ONNX, for onnxruntime (bcekit[onnx])
   bcekit bench
 
 \b
