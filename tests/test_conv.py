@@ -51,26 +51,33 @@ def test_forward_matches_direct_sum(k, s, padding, h, w):
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
 
 
+# More output than input channels: the input gradient is scattered tap by tap; fewer (at
+# stride 1): it is the transposed convolution.
+CHANNELS = [(2, 3), (3, 2)]
+
+
+@pytest.mark.parametrize(("cin", "cout"), CHANNELS)
 @pytest.mark.parametrize(("k", "s", "padding", "h", "w"), CONFIGS)
-def test_gradients_by_central_differences(k, s, padding, h, w):
-    layer = make_layer(k, s, padding, cin=2, cout=3)
-    x = np.random.default_rng(3).normal(size=(2, h, w, 2))
+def test_gradients_by_central_differences(k, s, padding, h, w, cin, cout):
+    layer = make_layer(k, s, padding, cin=cin, cout=cout)
+    x = np.random.default_rng(3).normal(size=(2, h, w, cin))
     assert gradcheck(layer, x)
 
 
+@pytest.mark.parametrize(("cin", "cout"), CHANNELS)
 @pytest.mark.parametrize("block_bytes", [1, 700, 1600])
 @pytest.mark.parametrize(("k", "s", "padding", "h", "w"), [CONFIGS[0], CONFIGS[2], CONFIGS[5]])
 def test_blocks_of_rows_and_of_images_give_the_same_result(
-    monkeypatch, block_bytes, k, s, padding, h, w
+    monkeypatch, block_bytes, k, s, padding, h, w, cin, cout
 ):
     """Tiny blocks split each image into row blocks; middling ones group a few images."""
-    x = np.random.default_rng(4).normal(size=(3, h, w, 2))
-    whole = make_layer(k, s, padding, cin=2, cout=3)
+    x = np.random.default_rng(4).normal(size=(3, h, w, cin))
+    whole = make_layer(k, s, padding, cin=cin, cout=cout)
     expected_out = whole.forward(x)
     g = np.random.default_rng(5).normal(size=expected_out.shape)
     expected_grad = whole.backward(g)
     monkeypatch.setattr(conv, "BLOCK_BYTES", block_bytes)
-    blocked = make_layer(k, s, padding, cin=2, cout=3)
+    blocked = make_layer(k, s, padding, cin=cin, cout=cout)
     np.testing.assert_allclose(blocked.forward(x), expected_out, rtol=1e-12, atol=1e-12)
     assert sum(len(row_blocks) for _, row_blocks in blocked._blocks()) > 1
     np.testing.assert_allclose(blocked.backward(g), expected_grad, rtol=1e-12, atol=1e-12)
