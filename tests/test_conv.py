@@ -152,9 +152,9 @@ def test_eval_mode_forward_matches_training_forward():
     layer = make_layer(3, 2, "same")
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 3))
     train_out = layer.forward(x)
-    assert layer._cols_buf is not None
+    assert any(buf is not None for buf in layer._scratch["cols"])
     layer.eval()
-    assert layer._cols_buf is None  # scratch buffers are only kept while training
+    assert not layer._scratch["cols"]  # scratch buffers are only kept while training
     np.testing.assert_array_equal(layer.forward(x), train_out)
     with pytest.raises(RuntimeError, match="training mode"):
         layer.backward(np.ones_like(train_out))
@@ -278,3 +278,22 @@ def test_float32_benchmark_network_gradients_match_torch():
         scale = np.abs(expected).max()
         np.testing.assert_allclose(c.params["weight"].grad, expected, atol=1e-5 * scale)
         np.testing.assert_allclose(c.params["bias"].grad, t.bias.grad.numpy(), atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize(("cin", "cout"), CHANNELS)
+def test_work_dealt_to_threads_gives_the_result_of_one_thread(monkeypatch, threads, cin, cout):
+    """Blocks run on a pool of threads; the sums must not depend on how they are dealt."""
+    from bcekit.nn import _parallel
+
+    x = np.random.default_rng(6).normal(size=(5, 7, 6, cin))
+    g = np.random.default_rng(7).normal(size=(5, 7, 6, cout))
+    monkeypatch.setattr(_parallel, "workers", lambda: 1)
+    alone = make_layer(3, 1, "same", cin=cin, cout=cout)
+    expected = alone.forward(x), alone.backward(g), alone.params["weight"].grad.copy()
+    monkeypatch.setattr(_parallel, "workers", lambda: threads)
+    dealt = make_layer(3, 1, "same", cin=cin, cout=cout)
+    got = dealt.forward(x), dealt.backward(g), dealt.params["weight"].grad
+    assert len(dealt._blocks()) == min(threads, 5)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

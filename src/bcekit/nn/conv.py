@@ -32,6 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import DTypeLike
 
+from bcekit.nn import _parallel
 from bcekit.nn.base import Layer, Parameter, check_grad_shape, positive_int
 from bcekit.nn.dense import float_dtype
 from bcekit.nn.init import he_normal
@@ -142,9 +143,8 @@ class Conv2D(Layer):
         }
         self.input_grad = bool(input_grad)
         self._pad_buf: np.ndarray | None = None
-        self._cols_buf: np.ndarray | None = None
         self._grad_buf: np.ndarray | None = None
-        self._scatter_buf: np.ndarray | None = None
+        self._scratch: dict[str, list[np.ndarray | None]] = {"cols": [], "scatter": []}
         self._padded: np.ndarray | None = None
         self._in_shape: tuple[int, ...] | None = None
         self._out_shape: tuple[int, ...] | None = None
@@ -164,11 +164,32 @@ class Conv2D(Layer):
             setattr(self, attr, buf)
         return buf
 
+    def _slot_buffer(self, kind: str, slot: int, size: int) -> np.ndarray:
+        """``size`` elements of the flat scratch array ``kind`` of worker ``slot``.
+
+        Kept between training calls and grown when too small (never shrunk); fresh in eval
+        mode. Each slot is used by one thread at a time.
+        """
+        slots = self._scratch[kind]
+        buf = slots[slot] if self.training else None
+        if buf is None or buf.size < size:
+            buf = np.empty(max(size, BLOCK_BYTES // self.dtype.itemsize), self.dtype)
+            if self.training:
+                slots[slot] = buf
+        return buf[:size]
+
+    def _run(self, work: Any, items: list[Any]) -> list[Any]:
+        """``work(slot, share)`` over ``items`` dealt to the worker threads."""
+        groups = _parallel.deal(items, _parallel.workers())
+        for slots in self._scratch.values():
+            slots.extend([None] * (len(groups) - len(slots)))
+        return _parallel.run(work, groups)
+
     def train(self, mode: bool = True) -> Conv2D:
         """Switch mode; leaving training mode frees the scratch buffers kept for training."""
         if not mode:
-            self._pad_buf = self._cols_buf = self._grad_buf = self._scatter_buf = None
-            self._padded = None
+            self._pad_buf = self._grad_buf = self._padded = None
+            self._scratch = {"cols": [], "scatter": []}
         return super().train(mode)  # type: ignore[return-value]
 
     def _blocks(self, shape: tuple[int, ...] | None = None) -> list[tuple[slice, list[slice]]]:
@@ -176,32 +197,32 @@ class Conv2D(Layer):
 
         ``shape`` is ``(n, rows, columns, channels)`` of the correlation's output and input
         channels (the forward pass's by default). Small images go several to a block (all
-        their rows); a large image is split into blocks of rows.
+        their rows); a large image is split into blocks of rows. There are at least as many
+        blocks as worker threads when the images or rows allow it.
         """
         n, ho, wo, c = shape or (*self._out_shape[:3], self.in_channels)
+        parts = _parallel.workers()
         row_bytes = wo * self.kernel_size**2 * c * self.dtype.itemsize
         rows = min(ho, max(1, BLOCK_BYTES // row_bytes))
+        if n < parts:
+            rows = min(rows, -(-ho * n // parts))
         images = max(1, BLOCK_BYTES // (row_bytes * ho)) if rows == ho else 1
+        images = min(images, -(-n // parts))
         row_blocks = [slice(p, min(p + rows, ho)) for p in range(0, ho, rows)]
         return [(slice(i, min(i + images, n)), row_blocks) for i in range(0, n, images)]
 
     def _columns(
-        self, src: np.ndarray, images: slice, rows: slice, stride: int, wo: int
+        self, slot: int, src: np.ndarray, images: slice, rows: slice, stride: int, wo: int
     ) -> np.ndarray:
         """The column matrix of one block of ``src`` (padded): ``(pixels, k·k·C)``, in the
-        reused buffer."""
+        scratch array of worker ``slot``."""
         k, c = self.kernel_size, src.shape[3]
         src = src[images, stride * rows.start : stride * (rows.stop - 1) + k]
         if k == 1 and stride == 1:
             return np.ascontiguousarray(src).reshape(-1, c)
         windows = sliding_window_view(src, (k, k), axis=(1, 2))[:, ::stride, ::stride][:, :, :wo]
         b, r = windows.shape[:2]
-        size = b * r * wo * k * k * c
-        buf = self._cols_buf
-        if buf is None or buf.size < size:  # grown, never shrunk, while training
-            buf = np.empty(max(size, BLOCK_BYTES // self.dtype.itemsize), self.dtype)
-            self._cols_buf = buf if self.training else None
-        cols = buf[:size].reshape(b, r, wo, k, k, c)
+        cols = self._slot_buffer("cols", slot, b * r * wo * k * k * c).reshape(b, r, wo, k, k, c)
         np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
         return cols.reshape(-1, k * k * c)
 
@@ -209,10 +230,28 @@ class Conv2D(Layer):
         """``out[n, p, q] = Σ_{i, j, c} src[n, s·p + i, s·q + j, c] · weight[(i, j, c)]``,
         block by block (``weight`` is ``(k·k·C, C_out)``)."""
         n, ho, wo, co = out.shape
-        for images, row_blocks in self._blocks((n, ho, wo, src.shape[3])):
-            for rows in row_blocks:
+        blocks = self._blocks((n, ho, wo, src.shape[3]))
+
+        def work(slot: int, share: list[tuple[slice, slice]]) -> None:
+            for images, rows in share:
                 block = out[images, rows].reshape(-1, co)
-                np.matmul(self._columns(src, images, rows, stride, wo), weight, out=block)
+                np.matmul(self._columns(slot, src, images, rows, stride, wo), weight, out=block)
+
+        self._run(work, [(images, rows) for images, row_blocks in blocks for rows in row_blocks])
+
+    def _weight_grad(self, g: np.ndarray) -> np.ndarray:
+        """``Σ_blocks colsᵀ · G``, shape ``(k·k·C_in, C_out)``."""
+        wo, co = self._out_shape[2:]
+
+        def work(slot: int, share: list[tuple[slice, slice]]) -> np.ndarray:
+            total = np.zeros((self.kernel_size**2 * self.in_channels, co), self.dtype)
+            for images, rows in share:
+                cols = self._columns(slot, self._padded, images, rows, self.stride, wo)
+                total += cols.T @ g[images, rows].reshape(-1, co)
+            return total
+
+        blocks = [(images, rows) for images, row_blocks in self._blocks() for rows in row_blocks]
+        return sum(self._run(work, blocks))
 
     def _pad(self, attr: str, x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
         """``x`` zero-padded by ``(top, bottom, left, right)``, in a reused buffer."""
@@ -254,63 +293,63 @@ class Conv2D(Layer):
         weight, w_grad = self.params["weight"], self.params["weight"].grad.reshape(-1, co)
         # A matrix-vector product sums the rows much faster than g.sum(axis=(0, 1, 2)).
         self.params["bias"].grad += np.ones(n * ho * wo, self.dtype) @ g.reshape(-1, co)
-        transposed = s == 1 and co <= c and k > 1
-        if not self.input_grad or transposed or k == s == 1:
-            for images, row_blocks in self._blocks():
-                for rows in row_blocks:
-                    cols = self._columns(self._padded, images, rows, s, wo)
-                    w_grad += cols.T @ g[images, rows].reshape(-1, co)
-            if not self.input_grad:
-                return None
-            if k == 1:
-                return (g.reshape(-1, co) @ weight.value.reshape(c, co).T).reshape(self._in_shape)
-            return self._transposed_input_grad(g)
-        return self._scatter_input_grad(g, weight.value, w_grad)
+        pointwise = k == s == 1
+        if self.input_grad and not pointwise and not (s == 1 and co <= c):
+            return self._scatter_input_grad(g, weight.value, w_grad)
+        w_grad += self._weight_grad(g)
+        if not self.input_grad:
+            return None
+        if pointwise:
+            return (g.reshape(-1, co) @ weight.value.reshape(c, co).T).reshape(self._in_shape)
+        return self._transposed_input_grad(g)
 
     def _transposed_input_grad(self, g: np.ndarray) -> np.ndarray:
         """``∂L/∂x`` as the convolution of padded ``G`` with the turned kernel (stride 1)."""
         k, c, co = self.kernel_size, self.in_channels, self.out_channels
         top, bottom, left, right = self._pads
-        padded = self._pad(
-            "_grad_buf", g, (k - 1 - top, k - 1 - bottom, k - 1 - left, k - 1 - right)
-        )
+        pads = (k - 1 - top, k - 1 - bottom, k - 1 - left, k - 1 - right)
         turned = self.params["weight"].value[::-1, ::-1].transpose(0, 1, 3, 2)
         grad_in = np.empty(self._in_shape, self.dtype)
-        self._correlate(padded, np.ascontiguousarray(turned).reshape(k * k * co, c), grad_in, 1)
+        weight = np.ascontiguousarray(turned).reshape(k * k * co, c)
+        self._correlate(self._pad("_grad_buf", g, pads), weight, grad_in, 1)
         return grad_in
 
     def _scatter_input_grad(
         self, g: np.ndarray, weight: np.ndarray, w_grad: np.ndarray
     ) -> np.ndarray:
         """``∂L/∂W`` (added to ``w_grad``) and ``∂L/∂x`` by adding each tap's product at its
-        offset, block by block."""
+        offset, image chunk by image chunk."""
         wo, co = self._out_shape[2:]
         _, h, w, c = self._in_shape
         k, s = self.kernel_size, self.stride
         top, bottom, left, right = self._pads
         taps_weight = weight.reshape(k * k, c, co).transpose(0, 2, 1)
         grad_in = np.empty(self._in_shape, self.dtype)
-        blocks = self._blocks()
-        most = blocks[0][0].stop - blocks[0][0].start
-        shape = (most, h + top + bottom, w + left + right, c)
-        grad_pad_all = self._buffer("_scatter_buf", shape, False)
-        for images, row_blocks in blocks:
-            b = images.stop - images.start
-            grad_pad = grad_pad_all[:b]
-            grad_pad.fill(0)
-            for rows in row_blocks:
-                cols = self._columns(self._padded, images, rows, s, wo)
-                g_block = g[images, rows].reshape(-1, co)
-                w_grad += cols.T @ g_block
-                # Every tap's G·W[i, j]ᵀ as a contiguous slab, written over the columns.
-                taps = cols.reshape(k * k, -1, c)
-                np.matmul(g_block, taps_weight, out=taps)
-                r = rows.stop - rows.start
-                for t, (i, j) in enumerate(np.ndindex(k, k)):
-                    row_sel = slice(s * rows.start + i, s * (rows.stop - 1) + i + 1, s)
-                    col_sel = slice(j, j + s * (wo - 1) + 1, s)
-                    grad_pad[:, row_sel, col_sel] += taps[t].reshape(b, r, wo, c)
-            grad_in[images] = grad_pad[:, top : top + h, left : left + w]
+        padded_size = (h + top + bottom, w + left + right, c)
+
+        def work(slot: int, chunks: list[tuple[slice, list[slice]]]) -> np.ndarray:
+            total = np.zeros_like(w_grad)
+            for images, row_blocks in chunks:
+                b = images.stop - images.start
+                size = b * int(np.prod(padded_size))
+                grad_pad = self._slot_buffer("scatter", slot, size).reshape(b, *padded_size)
+                grad_pad.fill(0)
+                for rows in row_blocks:
+                    cols = self._columns(slot, self._padded, images, rows, s, wo)
+                    g_block = g[images, rows].reshape(-1, co)
+                    total += cols.T @ g_block
+                    # Every tap's G·W[i, j]ᵀ as a contiguous slab, written over the columns.
+                    taps = cols.reshape(k * k, -1, c)
+                    np.matmul(g_block, taps_weight, out=taps)
+                    r = rows.stop - rows.start
+                    for t, (i, j) in enumerate(np.ndindex(k, k)):
+                        row_sel = slice(s * rows.start + i, s * (rows.stop - 1) + i + 1, s)
+                        col_sel = slice(j, j + s * (wo - 1) + 1, s)
+                        grad_pad[:, row_sel, col_sel] += taps[t].reshape(b, r, wo, c)
+                grad_in[images] = grad_pad[:, top : top + h, left : left + w]
+            return total
+
+        w_grad += sum(self._run(work, self._blocks()))
         return grad_in
 
     def __repr__(self) -> str:
