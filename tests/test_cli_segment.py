@@ -6,24 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from bcekit import io
-from bcekit.cli.app import cli
 from bcekit.datasets import make_shapes
-
-
-def invoke(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="bcekit")
-
-
-def assert_bad_input(result, fragment: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert fragment in lines[0]
-    assert "Traceback" not in result.stderr
+from cli_support import assert_bad_input, invoke
 
 
 @pytest.mark.slow

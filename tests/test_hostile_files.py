@@ -136,22 +136,18 @@ def _long_int(folder: Path) -> None:
     (folder / "model.json").write_text(text[:-1] + ', "n": ' + "9" * 5000 + "}")
 
 
-def _nan_weights(folder: Path) -> None:
-    def change(arrays):
-        key = next(k for k, v in arrays.items() if v.dtype.kind == "f" and v.size > 1)
-        arrays[key] = arrays[key].copy()
-        arrays[key].flat[0] = np.nan
+def _non_finite_weight(value: float, position: int):
+    """A damage that sets one element of the first float weight matrix to ``value``."""
 
-    _rewrite_weights(folder, change)
+    def damage(folder: Path) -> None:
+        def change(arrays):
+            key = next(k for k, v in arrays.items() if v.dtype.kind == "f" and v.size > 1)
+            arrays[key] = arrays[key].copy()
+            arrays[key].flat[position] = value
 
+        _rewrite_weights(folder, change)
 
-def _inf_weights(folder: Path) -> None:
-    def change(arrays):
-        key = next(k for k, v in arrays.items() if v.dtype.kind == "f" and v.size > 1)
-        arrays[key] = arrays[key].copy()
-        arrays[key].flat[-1] = -np.inf
-
-    _rewrite_weights(folder, change)
+    return damage
 
 
 def _three_classes(folder: Path) -> None:
@@ -180,8 +176,8 @@ CASES = {
     "100000 nested lists": (_nested, "model.json"),
     "900 nested params": (_nested_params, "model.json"),
     "5000-digit integer": (_long_int, "model.json"),
-    "NaN weights": (_nan_weights, "not finite"),
-    "-inf weights": (_inf_weights, "not finite"),
+    "NaN weights": (_non_finite_weight(np.nan, 0), "not finite"),
+    "-inf weights": (_non_finite_weight(-np.inf, -1), "not finite"),
     "three classes": (_three_classes, "model"),
     "repeated class": (_repeated_class, "model"),
     "sizes disagree with weights": (_wrong_sizes, "model"),

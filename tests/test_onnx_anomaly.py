@@ -17,26 +17,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from bcekit import AnomalyClassifier, io
-
-onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
-ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-from bcekit.onnx import to_onnx  # noqa: E402
+from onnx_support import ATOL, session, to_onnx
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 needs_river = pytest.mark.skipif(
     importlib.util.find_spec("river") is None,
     reason="river not installed (pip install river): it ships the Shuttle file",
 )
-ATOL = 1e-5
-
-
-def session(proto):
-    onnx.checker.check_model(proto, full_check=True)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(
-        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
 
 
 def check_against_ort(model, X):

@@ -9,29 +9,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
-from click.testing import CliRunner
 
 from bcekit import io
-from bcekit.cli.app import cli
 from bcekit.cli.artifacts import load_model_dir
 from bcekit.data.bundled import TARGET_COLUMN, breast_cancer_table
 from bcekit.datasets import make_shapes
+from cli_support import assert_bad_input, invoke
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 ATOL = 1e-5
-
-
-def invoke(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="bcekit")
-
-
-def assert_bad_input(result, fragment: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert fragment in lines[0]
 
 
 def session(path):
@@ -133,6 +121,15 @@ def test_export_replaces_an_existing_file_whole(workdir):
     assert invoke("--quiet", "export", run, "--output", out).exit_code == 0
     assert onnx.load(str(out)).graph.output[0].name == "label"
     assert not [p for p in workdir.iterdir() if p.name.startswith(".again.onnx")]
+
+
+def test_export_refuses_to_overwrite_the_models_own_files(workdir):
+    run = train(workdir, breast_cancer_table(), "own")
+    before = (run / "model.json").read_bytes()
+    result = invoke("export", run, "--output", run / "model.json")
+    assert_bad_input(result, "is the input")
+    assert (run / "model.json").read_bytes() == before
+    io.load(run)
 
 
 def test_bad_folders_and_outputs_exit_2(workdir, tmp_path):

@@ -11,21 +11,7 @@ import pytest
 
 from bcekit import SegmentationNet, io
 from bcekit.datasets import make_shapes
-
-onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
-ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-from bcekit.onnx import to_onnx  # noqa: E402
-
-ATOL = 1e-5
-
-
-def session(proto):
-    onnx.checker.check_model(proto, full_check=True)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(
-        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+from onnx_support import ATOL, onnx, session, to_onnx
 
 
 @pytest.fixture(scope="module")

@@ -15,25 +15,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from bcekit import LogisticRegression, MLPClassifier, io
-
-onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
-ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-from bcekit.onnx import DEFAULT_OPSET, MIN_OPSET, to_onnx  # noqa: E402
+from onnx_support import ATOL, DEFAULT_OPSET, MIN_OPSET, onnx, session, to_onnx
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-ATOL = 1e-5
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "logistic", "gelu", "identity"]
-
-
-def session(proto):
-    """An ONNX Runtime session on one thread, after the full ONNX checker."""
-    onnx.checker.check_model(proto, full_check=True)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(
-        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
 
 
 def clear_decisions(proba, kind):

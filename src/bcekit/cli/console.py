@@ -50,6 +50,15 @@ def print_result(payload: Any, summary: Any) -> None:
         _console(stderr=False).print(summary)
 
 
+def print_written(payload: Any, message: str) -> None:
+    """What a command wrote: ``payload`` as JSON on stdout under ``--json``, else ``message``
+    as a note on stderr (the written file is the result)."""
+    if settings().json:
+        emit_json(payload)
+    else:
+        note(message)
+
+
 def mask_summary(metrics: Mapping[str, Any]) -> str:
     """One line of segmentation scores: ``"N images: mean IoU …, mean Dice …, worst IoU …"``."""
     return (

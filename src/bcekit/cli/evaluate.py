@@ -71,18 +71,11 @@ def evaluate(model_dir: Path, data: Path, target: str | None, drop: tuple[str, .
 
 
 def _evaluate_masks(model_dir: Path, data: Path, target: str | None, drop: tuple) -> None:
-    from bcekit.cli.console import emit_json
+    from bcekit.cli.console import mask_summary, print_result
     from bcekit.cli.errors import CLIError
     from bcekit.cli.masks import evaluate_masks
-    from bcekit.cli.options import settings
 
     if target is not None or drop:
         raise CLIError("--target and --drop apply to tables; a segmentation model reads masks/")
     metrics = evaluate_masks(model_dir, data)
-    if settings().json:
-        emit_json(metrics)
-    else:
-        click.echo(
-            f"{metrics['n_images']} images: mean IoU {metrics['mean_iou']:.4f}, "
-            f"mean Dice {metrics['mean_dice']:.4f}, worst IoU {metrics['min_iou']:.4f}"
-        )
+    print_result(metrics, mask_summary(metrics))

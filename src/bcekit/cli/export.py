@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from bcekit.cli.errors import CLIError
-from bcekit.cli.options import global_options
+from bcekit.cli.options import global_options, output_option
 
 EPILOG = """\b
 Examples:
@@ -26,14 +26,7 @@ Serve it with ONNX Runtime (pip install onnxruntime):
 
 @click.command(short_help="Export a saved model to an ONNX file.", epilog=EPILOG)
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="The ONNX file to write (replaced only once it is complete).",
-)
+@output_option("The ONNX file to write (replaced only once it is complete).", metavar="FILE")
 @click.option(
     "--opset",
     type=click.IntRange(min=13),
@@ -51,14 +44,13 @@ def export(run_dir: Path, output: Path, opset: int | None) -> None:
     NHWC (N, H, W, C), and gives 'probabilities' and 'label' (uint8) per pixel, (N, H, W).
     Needs the onnx extra: pip install 'bcekit[onnx]'.
     """
-    from bcekit.cli.console import emit_json, note
-    from bcekit.cli.options import settings
+    from bcekit.cli.console import print_written
 
     try:
         from bcekit.onnx import to_onnx
     except ImportError as exc:
         raise CLIError(str(exc)) from None
-    _check_output(output)
+    _check_output(output, run_dir)
     model, pre = _load(run_dir)
     try:
         proto = to_onnx(model, opset=opset, preprocessor=pre)
@@ -69,23 +61,25 @@ def export(run_dir: Path, output: Path, opset: int | None) -> None:
     with atomic_write(output, "wb") as handle:
         handle.write(proto.SerializeToString())
     summary = _summary(proto, output, pre)
-    if settings().json:
-        emit_json(summary)
-        return
-    for kind in ("inputs", "outputs"):
-        for item in summary[kind]:
-            shape = ", ".join(str(d) for d in item["shape"])
-            note(f"{kind[:-1]} {item['name']}: {item['type']} ({shape})")
+    lines = [
+        f"{kind[:-1]} {item['name']}: {item['type']} ({', '.join(map(str, item['shape']))})"
+        for kind in ("inputs", "outputs")
+        for item in summary[kind]
+    ]
     if summary.get("X_columns"):
-        note(f"X columns, in order: {', '.join(summary['X_columns'])}")
-    note(f"wrote {output} (opset {summary['opset']})")
+        lines.append(f"X columns, in order: {', '.join(summary['X_columns'])}")
+    lines.append(f"wrote {output} (opset {summary['opset']})")
+    print_written(summary, "\n".join(lines))
 
 
-def _check_output(path: Path) -> None:
+def _check_output(path: Path, run_dir: Path) -> None:
+    """Refuse a folder, a destination that takes no new file, or one of the model's files."""
+    from bcekit.cli.artifacts import MODEL_FILES, PREPROCESS_FILE, check_not_input, check_writable
+
     if path.is_dir():
         raise CLIError(f"--output {path}: is a folder; give a file name such as model.onnx")
-    if not path.resolve().parent.is_dir():
-        raise CLIError(f"--output {path}: the folder {path.resolve().parent} does not exist")
+    check_writable(path)
+    check_not_input(path, [run_dir / name for name in (*MODEL_FILES, PREPROCESS_FILE)])
 
 
 def _load(run_dir: Path) -> tuple[Any, Any]:

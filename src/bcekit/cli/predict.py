@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bcekit.cli.errors import CLIError
-from bcekit.cli.options import global_options
+from bcekit.cli.options import global_options, output_option
 
 EPILOG = """\b
 Examples:
@@ -39,13 +39,8 @@ def _check_output_file(path: Path, inputs: list[Path]) -> str:
 @click.command(short_help="Write a saved model's predictions for a table or images.", epilog=EPILOG)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    metavar="FILE|DIR",
-    help="Where to write: .csv or .parquet; a folder for a segmentation model.",
+@output_option(
+    "Where to write: .csv or .parquet; a folder for a segmentation model.", metavar="FILE|DIR"
 )
 @click.option("--drop", multiple=True, metavar="COLS", help="Columns to ignore (comma-separated).")
 @click.option(
@@ -71,8 +66,7 @@ def predict(
     import pyarrow as pa
 
     from bcekit.cli.artifacts import MODEL_FILES, PREPROCESS_FILE, load_model_dir, saved_model_class
-    from bcekit.cli.console import emit_json, note
-    from bcekit.cli.options import settings
+    from bcekit.cli.console import print_written
 
     if saved_model_class(model_dir) == "SegmentationNet":
         from bcekit.cli.masks import predict_masks
@@ -80,10 +74,7 @@ def predict(
         if drop:
             raise CLIError("--drop applies to tables; a segmentation model reads images")
         summary = predict_masks(model_dir, data, output, threshold)
-        if settings().json:
-            emit_json(summary)
-        else:
-            note(f"wrote {len(summary['images'])} masks to {output}/")
+        print_written(summary, f"wrote {len(summary['images'])} masks to {output}/")
         return
     from bcekit.cli.tabular import drop_columns, split_names
     from bcekit.data.tables import DataError, read_table
@@ -123,10 +114,8 @@ def predict(
         "positive_class": pre.classes[1],
         "predicted_positive": positives,
     }
-    if settings().json:
-        emit_json(summary)
-    else:
-        note(
-            f"wrote {result.num_rows} predictions to {output} "
-            f"({positives} predicted {pre.classes[1]!r})"
-        )
+    print_written(
+        summary,
+        f"wrote {result.num_rows} predictions to {output} "
+        f"({positives} predicted {pre.classes[1]!r})",
+    )
