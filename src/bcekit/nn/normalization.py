@@ -77,15 +77,13 @@ class BatchNorm(Layer):
         self._batch_stats = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        from bcekit.nn import _kernels
-
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = np.asarray(x, dtype=self.dtype)
         if x.ndim < 2 or x.shape[-1] != self.num_features:
             raise ValueError(
                 f"x must have shape (..., {self.num_features}) with at least 2 axes; got {x.shape}"
             )
-        flat = x.reshape(-1, self.num_features)
-        count = flat.shape[0]
+        axes = tuple(range(x.ndim - 1))
+        count = x.size // self.num_features
         self._batch_stats = self.training
         if self.training:
             if count < 2:
@@ -93,7 +91,10 @@ class BatchNorm(Layer):
                     "BatchNorm needs at least 2 values per feature in training mode; got a "
                     f"batch of shape {x.shape}"
                 )
-            mean, var = _kernels.moments(flat)
+            mean = x.mean(axis=axes)
+            centred = x - mean
+            flat = centred.reshape(-1, self.num_features)
+            var = np.einsum("ic,ic->c", flat, flat) / count
             m = self.momentum
             running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
             running_mean *= 1 - m
@@ -101,38 +102,35 @@ class BatchNorm(Layer):
             running_var *= 1 - m
             running_var += (m * count / (count - 1)) * var
         else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            centred = x - self.buffers["running_mean"]
+            var = self.buffers["running_var"]
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(self.dtype)
-        x_hat, y = np.empty_like(x), np.empty_like(x)
-        _kernels.normalise(
-            flat,
-            mean.astype(self.dtype),
-            inv_std,
-            self.weight.value,
-            self.bias.value,
-            x_hat.reshape(flat.shape),
-            y.reshape(flat.shape),
-        )
+        x_hat = centred
+        x_hat *= inv_std
         self._x_hat, self._inv_std = x_hat, inv_std
+        y = x_hat * self.weight.value
+        y += self.bias.value
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        from bcekit.nn import _kernels
-
         x_hat, inv_std = self._x_hat, self._inv_std
         check_grad_shape(grad_out, None if x_hat is None else x_hat.shape, self)
-        g = np.ascontiguousarray(grad_out, dtype=self.dtype)
-        grad_in = np.empty_like(g)
-        shape = (-1, self.num_features)
-        sum_g, sum_g_xhat = _kernels.normalise_backward(
-            g.reshape(shape),
-            x_hat.reshape(shape),
-            self.weight.value * inv_std,
-            grad_in.reshape(shape),
-            self._batch_stats,
+        g = np.asarray(grad_out, dtype=self.dtype)
+        axes = tuple(range(g.ndim - 1))
+        sum_g = g.sum(axis=axes)
+        sum_g_xhat = np.einsum(
+            "ic,ic->c", g.reshape(-1, self.num_features), x_hat.reshape(-1, self.num_features)
         )
-        self.weight.grad += sum_g_xhat.astype(self.dtype)
-        self.bias.grad += sum_g.astype(self.dtype)
+        self.weight.grad += sum_g_xhat
+        self.bias.grad += sum_g
+        scale = self.weight.value * inv_std
+        if not self._batch_stats:
+            return g * scale
+        count = g.size // self.num_features
+        grad_in = x_hat * (sum_g_xhat / count)
+        np.subtract(g, grad_in, out=grad_in)
+        grad_in -= sum_g / count
+        grad_in *= scale
         return grad_in
 
     def __repr__(self) -> str:
