@@ -4,18 +4,20 @@
 metadata (never pickle); :func:`save_training_state` / :func:`load_training_state` do the
 same for a training run's ``Trainer.state()``, so that it can be resumed exactly;
 :func:`atomic_write` and :func:`atomic_directory` create files and folders that appear
-complete or not at all.
+complete or not at all. Loading treats every file as if it came from a stranger (regular
+files only, bounded in size, within the JSON parser's limits, plain dtypes, finite weights):
+anything else raises :class:`ModelFileError`, a :class:`ValueError` that names the file.
 """
 
 from bcekit.io.atomic import atomic_directory, atomic_write
 from bcekit.io.model_files import (
     FORMAT_VERSION,
-    ModelFileError,
     load,
     model_paths,
     register_estimator,
     save,
 )
+from bcekit.io.reading import ModelFileError
 from bcekit.io.training_state import load_training_state, save_training_state
 
 __all__ = [

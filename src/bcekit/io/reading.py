@@ -118,14 +118,18 @@ def _refuse_constant(text: str) -> float:
 
 
 def _check_depth(document: Any, path: Path) -> None:
-    """Refuse nesting deeper than :data:`MAX_DEPTH`, walking the tree without recursion."""
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, one level at a time, without recursion
+    (JSON gives plain dicts and lists, so exact type tests suffice)."""
+    level, depth = [document], 1
+    while level:
         if depth > MAX_DEPTH:
             raise ModelFileError(f"{path} nests lists and objects deeper than {MAX_DEPTH} levels")
-        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
+        below = []
+        for value in level:
+            for child in value.values() if type(value) is dict else value:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level, depth = below, depth + 1
 
 
 def parse_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
