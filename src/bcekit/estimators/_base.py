@@ -425,6 +425,7 @@ class BatchObjective:
         self.matrices = matrices
         self.alpha = float(alpha)
         self.per_batch = per_batch
+        self._bce = _uniform_bce(loss)
 
     @staticmethod
     def _row_total(logits: np.ndarray, weight: np.ndarray | None, mask: Any) -> float:
@@ -444,9 +445,13 @@ class BatchObjective:
         total = self._row_total(logits, weight, mask)
         if total == 0:
             return 0.0, np.zeros_like(logits)
-        value, grad = self.loss.value_and_grad(logits, targets, weight=weight)
-        grad /= total
-        value = float(value) / total
+        fused = self._fused_bce(logits, targets, weight, total)
+        if fused is None:
+            value, grad = self.loss.value_and_grad(logits, targets, weight=weight)
+            grad /= total
+            value = float(value) / total
+        else:
+            value, grad = fused
         if not self.alpha:
             return value, grad
         strength = self.alpha / total if self.per_batch else self.alpha
@@ -455,6 +460,57 @@ class BatchObjective:
             w.grad += strength * w.value
             squares += float(np.vdot(w.value, w.value))
         return value + 0.5 * strength * squares, grad
+
+    def _fused_bce(
+        self, logits: Any, targets: Any, weight: Any, total: float
+    ) -> tuple[float, np.ndarray] | None:
+        """BCE value and scaled gradient from one kernel call, or None where it does not apply.
+
+        It applies to what the estimators' Trainer passes for binary BCE: arrays of one
+        dtype and shape, C-contiguous, with targets in [0, 1] and valid weights checked
+        once when ``fit`` began and logits checked finite by the Trainer, so the loss's
+        per-call validation is skipped. The kernel scales the gradient by ``1/total``.
+        """
+        if self._bce is None or not _NORMAL_TOTAL[0] < total < _NORMAL_TOTAL[1]:
+            return None
+        arrays = (logits, targets) if weight is None else (logits, targets, weight)
+        shape, dtype = logits.shape, getattr(logits, "dtype", None)
+        if not all(
+            type(a) is np.ndarray and a.dtype == dtype and a.shape == shape and a.flags.c_contiguous
+            for a in arrays
+        ):
+            return None
+        from bcekit.losses._kernels import bce_with_logits_fused
+
+        pos_weight, label_smoothing = self._bce
+        grad = np.empty_like(logits)
+        value = bce_with_logits_fused(
+            logits.reshape(-1),
+            targets.reshape(-1),
+            None if weight is None else weight.reshape(-1),
+            grad.reshape(-1),
+            pos_weight,
+            label_smoothing,
+            1.0 / total,
+        )
+        return value / total, grad
+
+
+_NORMAL_TOTAL = (2.0**-60, 2.0**60)  # batch weights whose reciprocal scales without overflow
+
+
+def _uniform_bce(loss: Any) -> tuple[float, float] | None:
+    """``(pos_weight, label_smoothing)`` of a summed BCE-with-logits with one ``pos_weight``."""
+    from bcekit.losses import BinaryCrossEntropyWithLogits
+
+    if type(loss) is not BinaryCrossEntropyWithLogits or loss.reduction != "sum":
+        return None
+    pos_weight = 1.0 if loss.pos_weight is None else np.asarray(loss.pos_weight, dtype=float)
+    if isinstance(pos_weight, np.ndarray):
+        if pos_weight.size != 1:
+            return None
+        pos_weight = float(pos_weight.item())
+    return pos_weight, float(loss.label_smoothing)
 
 
 class DenseInput:

@@ -3,7 +3,8 @@ r"""Optimisers: update parameters in place from their accumulated gradients.
 An optimiser holds a list of parameters (any object with ``value`` and ``grad`` arrays, such
 as :class:`bcekit.nn.base.Parameter`) and, for each, state buffers preallocated in the
 parameter's dtype. :meth:`Optimizer.step` applies one update with in-place NumPy operations
-and :meth:`Optimizer.zero_grad` clears the gradients. The update rules are those of
+(Adam with one compiled loop giving the same bits, once Numba is loaded) and
+:meth:`Optimizer.zero_grad` clears the gradients. The update rules are those of
 ``torch.optim``, so a run agrees with PyTorch step by step.
 
 State is plain data: :meth:`Optimizer.state_dict` gives the class name, the step count and the
@@ -20,6 +21,7 @@ step).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -324,10 +326,23 @@ class Adam(Optimizer):
         self._adam(i, value, self._l2_grad(i, value, grad))
 
     def _adam(self, i: int, value: np.ndarray, g: np.ndarray) -> None:
-        """The Adam step of ``value`` from the (possibly decayed) gradient ``g``."""
+        """The Adam step of ``value`` from the (possibly decayed) gradient ``g``.
+
+        One compiled loop (:mod:`bcekit.optim._kernels`, same bits) when Numba is loaded and
+        the arrays are contiguous, else a dozen in-place NumPy operations.
+        """
         beta1, beta2 = self.betas
         m, v, tmp = self.state[i]["exp_avg"], self.state[i]["exp_avg_sq"], self._tmp[i]
         t = self.step_count
+        kernel = _compiled_adam(value, g, m, v)
+        if kernel is not None:
+            f = value.dtype.type
+            kernel(
+                value.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                f(beta1), f(1.0 - beta1), f(beta2), f(1.0 - beta2),
+                f(math.sqrt(1.0 - beta2**t)), f(self.eps), f(self.lr / (1.0 - beta1**t)),
+            )  # fmt: skip
+            return
         m *= beta1
         np.multiply(g, 1.0 - beta1, out=tmp)
         m += tmp
@@ -341,6 +356,23 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr / (1.0 - beta1**t)
         value -= tmp
+
+
+def _compiled_adam(*arrays: np.ndarray) -> Any:
+    """The compiled Adam loop if Numba is loaded and takes ``arrays`` as they are, else None.
+
+    They must be C-contiguous and share one float dtype (the loop works on flat views).
+    """
+    if "numba" not in sys.modules:
+        return None
+    dtype = arrays[0].dtype
+    if dtype not in (np.float32, np.float64):
+        return None
+    if not all(a.dtype == dtype and a.flags.c_contiguous for a in arrays):
+        return None
+    from bcekit.optim._kernels import adam
+
+    return adam
 
 
 class AdamW(Adam):
