@@ -25,7 +25,8 @@ def test_compiled_adam_equals_numpy_bit_for_bit(monkeypatch, dtype, cls, options
     compiled, plain = Parameter(start.copy()), Parameter(start.copy())
     opt_compiled = cls([compiled], lr=0.01, **options)
     opt_plain = cls([plain], lr=0.01, **options)
-    assert optimizers._compiled_adam(compiled.value, compiled.grad) is not None
+    state = opt_compiled.state[0]
+    assert optimizers._compiled_adam(compiled.value, compiled.grad, *state.values()) is not None
     for _ in range(15):
         # Gradients over many magnitudes, zeros included, exercise every rounding step.
         g = rng.standard_normal(start.shape) * 10.0 ** rng.integers(-8, 4, start.shape)
@@ -46,7 +47,7 @@ def test_strided_parameters_take_the_numpy_update():
     base = np.zeros((6, 4))
     p = Parameter(base[:, ::2])
     assert not p.value.flags.c_contiguous
-    assert optimizers._compiled_adam(p.value, p.grad) is None
+    assert optimizers._compiled_adam(p.value, p.grad, p.value, p.grad) is None
     p.grad[...] = 1.0
     Adam([p], lr=0.1).step()
     np.testing.assert_allclose(p.value, -0.1, rtol=1e-6)

@@ -1,4 +1,4 @@
-r"""The Adam update as one compiled loop, for optimisers whose parameters are small.
+r"""Compiled update loops for small parameters: the Adam step and an L2 penalty's gradient.
 
 A NumPy Adam step is about a dozen in-place array operations; on the few thousand weights of
 a small network each costs more in call overhead than in arithmetic, so one loop over the
@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["adam"]
+__all__ = ["adam", "add_l2_gradient"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def adam(value, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, root, eps, step):
+def adam(value, g, m, v, constants):
     r"""One Adam step of the flat ``value`` from ``g``; the moments ``m``, ``v`` in place.
 
     .. math::
@@ -29,8 +29,19 @@ def adam(value, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, root, e
         \theta &\leftarrow \theta - s \cdot \frac{m}{\sqrt{v} / r + \epsilon},
         \qquad r = \sqrt{1 - \beta_2^t},\quad s = \frac{\eta}{1 - \beta_1^t}
 
-    All arrays are 1-D, contiguous and of one dtype; the scalars are of that dtype too.
+    All arrays are 1-D, contiguous and of one dtype; ``constants`` holds
+    :math:`(\beta_1, 1 - \beta_1, \beta_2, 1 - \beta_2, r, \epsilon, s)`, each rounded to
+    that dtype as NumPy rounds a Python float operand.
     """
+    beta1, one_minus_beta1, beta2, one_minus_beta2, root, eps, step = (
+        constants[0],
+        constants[1],
+        constants[2],
+        constants[3],
+        constants[4],
+        constants[5],
+        constants[6],
+    )
     for i in range(value.shape[0]):
         gi = g[i]
         mi = m[i] * beta1 + gi * one_minus_beta1
@@ -38,3 +49,19 @@ def adam(value, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, root, e
         m[i] = mi
         v[i] = vi
         value[i] -= (mi / (np.sqrt(vi) / root + eps)) * step
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def add_l2_gradient(grad, value, strength):
+    r"""``grad += strength * value`` (flat, one dtype) and return :math:`\sum_i value_i^2`.
+
+    The gradient :math:`\lambda W` and the sum of squares of an L2 penalty
+    :math:`\tfrac{\lambda}{2}\lVert W\rVert^2` in one pass; the sum is accumulated in float64
+    (re-associated into vector lanes: it only enters the reported value).
+    """
+    total = 0.0
+    for i in range(value.shape[0]):
+        vi = value[i]
+        grad[i] += strength * vi
+        total += np.float64(vi) * np.float64(vi)
+    return total

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -336,12 +337,15 @@ class Adam(Optimizer):
         t = self.step_count
         kernel = _compiled_adam(value, g, m, v)
         if kernel is not None:
-            f = value.dtype.type
+            constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, math.sqrt(1.0 - beta2**t))
+            constants += (self.eps, self.lr / (1.0 - beta1**t))
             kernel(
-                value.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                f(beta1), f(1.0 - beta1), f(beta2), f(1.0 - beta2),
-                f(math.sqrt(1.0 - beta2**t)), f(self.eps), f(self.lr / (1.0 - beta1**t)),
-            )  # fmt: skip
+                value.reshape(-1),
+                g.reshape(-1),
+                m.reshape(-1),
+                v.reshape(-1),
+                np.array(constants, dtype=value.dtype),
+            )
             return
         m *= beta1
         np.multiply(g, 1.0 - beta1, out=tmp)
@@ -358,21 +362,35 @@ class Adam(Optimizer):
         value -= tmp
 
 
-def _compiled_adam(*arrays: np.ndarray) -> Any:
-    """The compiled Adam loop if Numba is loaded and takes ``arrays`` as they are, else None.
+def _compiled_adam(value: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray) -> Any:
+    """The compiled Adam loop if Numba is loaded and takes the arrays as they are, else None.
 
     They must be C-contiguous and share one float dtype (the loop works on flat views).
     """
-    if "numba" not in sys.modules:
+    dtype = value.dtype
+    if (
+        "numba" not in sys.modules
+        or dtype not in _KERNEL_DTYPES
+        or not (g.dtype == m.dtype == v.dtype == dtype)
+        or not (
+            value.flags.c_contiguous
+            and g.flags.c_contiguous
+            and m.flags.c_contiguous
+            and v.flags.c_contiguous
+        )
+    ):
         return None
-    dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64):
-        return None
-    if not all(a.dtype == dtype and a.flags.c_contiguous for a in arrays):
-        return None
+    return _adam_loop()
+
+
+@cache
+def _adam_loop() -> Any:
     from bcekit.optim._kernels import adam
 
     return adam
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class AdamW(Adam):
