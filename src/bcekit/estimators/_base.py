@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._unique import attach_unique
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
@@ -131,9 +132,10 @@ def encode_targets(y: Any, dtype: np.dtype, classes: np.ndarray | None = None) -
     -------
     Targets
     """
-    check_classification_targets(y)
     if sp.issparse(y):
         y = y.toarray()
+    y = attach_unique(y)  # the labels are found once; the checks below reuse them
+    check_classification_targets(y)
     kind = type_of_target(y, input_name="y")
     if kind == MULTILABEL:
         y = np.asarray(y)
@@ -145,9 +147,9 @@ def encode_targets(y: Any, dtype: np.dtype, classes: np.ndarray | None = None) -
         return Targets(MULTILABEL, np.arange(n_labels), (y > 0).astype(dtype))
     y = column_or_1d(y, warn=True)
     if classes is None:
-        classes = np.unique(y)
+        classes = _labels(y)
     else:
-        unseen = np.setdiff1d(np.unique(y), classes)
+        unseen = np.setdiff1d(_labels(y), classes)
         if unseen.size:
             raise ValueError(
                 f"y contains labels {unseen.tolist()} not in classes {np.asarray(classes).tolist()}"
@@ -157,10 +159,17 @@ def encode_targets(y: Any, dtype: np.dtype, classes: np.ndarray | None = None) -
             "y must contain at least 2 classes to train a classifier; "
             f"got only one class: {classes[0]!r}"
         )
-    ids = np.searchsorted(classes, y)
     if len(classes) == 2:
-        return Targets(BINARY, classes, ids.astype(dtype).reshape(-1, 1))
-    return Targets(MULTICLASS, classes, ids.astype(np.int64))
+        return Targets(BINARY, classes, (y == classes[1]).astype(dtype).reshape(-1, 1))
+    return Targets(MULTICLASS, classes, np.searchsorted(classes, y).astype(np.int64))
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    """The sorted distinct labels of ``y``: those :func:`attach_unique` found, if it ran."""
+    metadata = getattr(y.dtype, "metadata", None)
+    if metadata is not None and "unique" in metadata:
+        return metadata["unique"]
+    return np.unique(y)
 
 
 def resolve_weights(
@@ -443,6 +452,8 @@ class BatchObjective:
         self.matrices = matrices
         self.alpha = float(alpha)
         self.per_batch = per_batch
+        self._bce = _uniform_bce(loss)
+        self._kernels: tuple[Any, Any] | None = None  # imported on first use (Numba)
 
     @staticmethod
     def _row_total(logits: np.ndarray, weight: np.ndarray | None, mask: Any) -> float:
@@ -462,17 +473,88 @@ class BatchObjective:
         total = self._row_total(logits, weight, mask)
         if total == 0:
             return 0.0, np.zeros_like(logits)
-        value, grad = self.loss.value_and_grad(logits, targets, weight=weight)
-        grad /= total
-        value = float(value) / total
+        fused = self._fused_bce(logits, targets, weight, total)
+        if fused is None:
+            value, grad = self.loss.value_and_grad(logits, targets, weight=weight)
+            grad /= total
+            value = float(value) / total
+        else:
+            value, grad = fused
         if not self.alpha:
             return value, grad
         strength = self.alpha / total if self.per_batch else self.alpha
         squares = 0.0
         for w in self.matrices:
-            w.grad += strength * w.value
-            squares += float(np.vdot(w.value, w.value))
+            v, g = w.value, w.grad
+            if fused is not None and v.flags.c_contiguous and g.flags.c_contiguous:
+                # Numba is loaded (the kernel just ran): one pass instead of three.
+                add_l2 = self._kernels[1]
+                squares += add_l2(g.reshape(-1), v.reshape(-1), v.dtype.type(strength))
+            else:
+                g += strength * v
+                squares += float(np.vdot(v, v))
         return value + 0.5 * strength * squares, grad
+
+    def _fused_bce(
+        self, logits: Any, targets: Any, weight: Any, total: float
+    ) -> tuple[float, np.ndarray] | None:
+        """BCE value and scaled gradient from one kernel call, or None where it does not apply.
+
+        It applies to what the estimators' Trainer passes for binary BCE: arrays of one
+        dtype and shape, C-contiguous, with targets in [0, 1] and valid weights checked
+        once when ``fit`` began and logits checked finite by the Trainer, so the loss's
+        per-call validation is skipped. The kernel scales the gradient by ``1/total``.
+        """
+        if self._bce is None or not _NORMAL_TOTAL[0] < total < _NORMAL_TOTAL[1]:
+            return None
+        if not (_plain_array(logits, logits) and _plain_array(targets, logits)):
+            return None
+        if weight is not None and not _plain_array(weight, logits):
+            return None
+        if self._kernels is None:
+            from bcekit.losses._kernels import bce_with_logits_fused
+            from bcekit.optim._kernels import add_l2_gradient
+
+            self._kernels = (bce_with_logits_fused, add_l2_gradient)
+        pos_weight, label_smoothing = self._bce
+        grad = np.empty_like(logits)
+        value = self._kernels[0](
+            logits.reshape(-1),
+            targets.reshape(-1),
+            None if weight is None else weight.reshape(-1),
+            grad.reshape(-1),
+            pos_weight,
+            label_smoothing,
+            1.0 / total,
+        )
+        return value / total, grad
+
+
+_NORMAL_TOTAL = (2.0**-60, 2.0**60)  # batch weights whose reciprocal scales without overflow
+
+
+def _plain_array(a: Any, like: np.ndarray) -> bool:
+    """Whether ``a`` is a C-contiguous ndarray of the dtype and shape of ``like``."""
+    return (
+        type(a) is np.ndarray
+        and a.dtype == like.dtype
+        and a.shape == like.shape
+        and a.flags.c_contiguous
+    )
+
+
+def _uniform_bce(loss: Any) -> tuple[float, float] | None:
+    """``(pos_weight, label_smoothing)`` of a summed BCE-with-logits with one ``pos_weight``."""
+    from bcekit.losses import BinaryCrossEntropyWithLogits
+
+    if type(loss) is not BinaryCrossEntropyWithLogits or loss.reduction != "sum":
+        return None
+    pos_weight = 1.0 if loss.pos_weight is None else np.asarray(loss.pos_weight, dtype=float)
+    if isinstance(pos_weight, np.ndarray):
+        if pos_weight.size != 1:
+            return None
+        pos_weight = float(pos_weight.item())
+    return pos_weight, float(loss.label_smoothing)
 
 
 class DenseInput:
@@ -485,7 +567,8 @@ class DenseInput:
         self.model = model
 
     def forward(self, x: Any) -> np.ndarray:
-        return self.model.forward(x.toarray() if sp.issparse(x) else x)
+        sparse = type(x) is not np.ndarray and sp.issparse(x)  # the type test is the quick one
+        return self.model.forward(x.toarray() if sparse else x)
 
     def backward(self, grad_out: np.ndarray) -> Any:
         return self.model.backward(grad_out)

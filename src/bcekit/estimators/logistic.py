@@ -16,6 +16,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import cache
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -638,9 +639,15 @@ def _solver_threads(objective: _Objective) -> AbstractContextManager[Any]:
     """
     if objective.fused is None:
         return nullcontext()
-    from threadpoolctl import threadpool_limits
+    return _thread_pools().limit(limits=1, user_api="blas")
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+@cache
+def _thread_pools() -> Any:
+    """The process's thread pools, inspected once (about 10 ms each time otherwise)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _lbfgs(

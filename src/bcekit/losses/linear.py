@@ -84,6 +84,12 @@ def logistic_objective(
     -----
     Sums are accumulated in float64 for float32 data as well. ``X`` is not scanned for NaN on
     each call (that would double the cost); a NaN anywhere shows up in the value and raises.
+
+    The dense pass runs on Numba's threads. A solver that calls BLAS between evaluations
+    (SciPy's L-BFGS-B does, on tiny vectors) wakes BLAS threads that then spin on the same
+    cores: on two cores each evaluation took about three times as long. Drive it with BLAS
+    limited to one thread (``threadpoolctl.threadpool_limits(1, user_api="blas")``), as
+    :class:`bcekit.estimators.LogisticRegression` does.
     """
     X = _as_matrix(X)
     n, d = X.shape

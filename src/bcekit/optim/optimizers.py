@@ -3,7 +3,8 @@ r"""Optimisers: update parameters in place from their accumulated gradients.
 An optimiser holds a list of parameters (any object with ``value`` and ``grad`` arrays, such
 as :class:`bcekit.nn.base.Parameter`) and, for each, state buffers preallocated in the
 parameter's dtype. :meth:`Optimizer.step` applies one update with in-place NumPy operations
-and :meth:`Optimizer.zero_grad` clears the gradients. The update rules are those of
+(Adam with one compiled loop giving the same bits, once Numba is loaded) and
+:meth:`Optimizer.zero_grad` clears the gradients. The update rules are those of
 ``torch.optim``, so a run agrees with PyTorch step by step.
 
 State is plain data: :meth:`Optimizer.state_dict` gives the class name, the step count and the
@@ -20,7 +21,9 @@ step).
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -324,10 +327,26 @@ class Adam(Optimizer):
         self._adam(i, value, self._l2_grad(i, value, grad))
 
     def _adam(self, i: int, value: np.ndarray, g: np.ndarray) -> None:
-        """The Adam step of ``value`` from the (possibly decayed) gradient ``g``."""
+        """The Adam step of ``value`` from the (possibly decayed) gradient ``g``.
+
+        One compiled loop (:mod:`bcekit.optim._kernels`, same bits) when Numba is loaded and
+        the arrays are contiguous, else a dozen in-place NumPy operations.
+        """
         beta1, beta2 = self.betas
         m, v, tmp = self.state[i]["exp_avg"], self.state[i]["exp_avg_sq"], self._tmp[i]
         t = self.step_count
+        kernel = _compiled_adam(value, g, m, v)
+        if kernel is not None:
+            constants = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, math.sqrt(1.0 - beta2**t))
+            constants += (self.eps, self.lr / (1.0 - beta1**t))
+            kernel(
+                value.reshape(-1),
+                g.reshape(-1),
+                m.reshape(-1),
+                v.reshape(-1),
+                np.array(constants, dtype=value.dtype),
+            )
+            return
         m *= beta1
         np.multiply(g, 1.0 - beta1, out=tmp)
         m += tmp
@@ -341,6 +360,37 @@ class Adam(Optimizer):
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr / (1.0 - beta1**t)
         value -= tmp
+
+
+def _compiled_adam(value: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray) -> Any:
+    """The compiled Adam loop if Numba is loaded and takes the arrays as they are, else None.
+
+    They must be C-contiguous and share one float dtype (the loop works on flat views).
+    """
+    dtype = value.dtype
+    if (
+        "numba" not in sys.modules
+        or dtype not in _KERNEL_DTYPES
+        or not (g.dtype == m.dtype == v.dtype == dtype)
+        or not (
+            value.flags.c_contiguous
+            and g.flags.c_contiguous
+            and m.flags.c_contiguous
+            and v.flags.c_contiguous
+        )
+    ):
+        return None
+    return _adam_loop()
+
+
+@cache
+def _adam_loop() -> Any:
+    from bcekit.optim._kernels import adam
+
+    return adam
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class AdamW(Adam):

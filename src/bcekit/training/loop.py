@@ -114,7 +114,7 @@ def _as_data(prefix: str, X: Any, y: Any, sample_weight: Any, mask: Any) -> _Dat
         raise TypeError(f"{prefix}X must hold numbers; got dtype {X.dtype}")
     if X.ndim < 1 or X.shape[0] == 0:
         raise ValueError(f"{prefix}X must have at least one row; got shape {X.shape}")
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
+    if values.dtype.kind == "f" and not _finite_array(values):
         raise ValueError(f"{prefix}X must be finite; it contains NaN or infinity")
     n = X.shape[0]
     y = np.asarray(y)
@@ -197,13 +197,34 @@ def _int_at_least(name: str, value: Any, low: int) -> int:
 # --- numerics ------------------------------------------------------------------------------
 
 
-def _finite(arrays: Iterable[np.ndarray]) -> bool:
-    """Whether every element of every array is finite.
+def _finite_array(a: np.ndarray) -> bool:
+    """Whether every element of ``a`` is finite.
 
     The sum of squares (one BLAS pass) is finite when every element is; only when it is not
     (a NaN or inf, or an overflow of huge finite values) are the elements checked one by one.
     """
-    return all(math.isfinite(np.vdot(a, a)) or np.isfinite(a).all() for a in arrays)
+    return math.isfinite(np.vdot(a, a)) or bool(np.isfinite(a).all())
+
+
+def _finite(arrays: Iterable[np.ndarray]) -> bool:
+    """Whether every element of every array is finite (see :func:`_finite_array`)."""
+    return all(_finite_array(a) for a in arrays)
+
+
+def _gradient_buffers(model_params: Iterable[Any], optimizer_params: Iterable[Any]) -> list:
+    """The arrays to zero before a step so that every model gradient starts at 0.
+
+    A gradient that is a view into an optimiser parameter's gradient (the flat buffer of
+    :func:`bcekit.nn.pack_parameters`) is cleared with that whole buffer, once.
+    """
+    flat = {id(p.grad) for p in optimizer_params}
+    buffers: dict[int, np.ndarray] = {}
+    for p in model_params:
+        g = p.grad
+        if g.base is not None and id(g.base) in flat:
+            g = g.base
+        buffers[id(g)] = g
+    return list(buffers.values())
 
 
 def _denominator(reduction: str, rows: int, weight: Any, mask: Any) -> float:
@@ -646,30 +667,33 @@ class Trainer:
         order = np.random.default_rng([self._seed, k]).permutation(data.n) if self.shuffle else None
         per_batch = self._step_schedule("batch")
         params = self.optimizer.params
-        model_params = self.model.parameters()  # listed once: their gradients reset each step
+        # Looked up once per epoch: what each step calls and the gradients it clears.
+        cleared = _gradient_buffers(self.model.parameters(), params)
+        forward, backward = self.model.forward, self.model.backward
+        value_and_grad, step = self.loss.value_and_grad, self.optimizer.step
         total = norm = 0.0
         for b, start in enumerate(range(0, data.n, batch), start=1):
             rows = slice(start, start + batch) if order is None else order[start : start + batch]
             xb, yb, wb, mb = data.take(rows)
             if per_batch is not None:
                 self.optimizer.lr = per_batch.lr_at(self.global_step)
-            for p in model_params:
-                p.grad.fill(0)
+            for g in cleared:
+                g.fill(0)
             with np.errstate(all="ignore"):  # non-finite results are detected explicitly
-                logits = self.model.forward(xb)
-                if not _finite([logits]):
+                logits = forward(xb)
+                if not _finite_array(logits):
                     raise _Diverged("model output", k, b)
-                value, grad = self.loss.value_and_grad(logits, yb, weight=wb, mask=mb)
+                value, grad = value_and_grad(logits, yb, weight=wb, mask=mb)
                 if not math.isfinite(value):
                     raise _Diverged("loss", k, b)
-                self.model.backward(grad)
+                backward(grad)
                 if self.clip_norm is not None:
                     finite = math.isfinite(clip_grad_norm(params, self.clip_norm))
                 else:
                     finite = _finite(p.grad for p in params)
                 if not finite:
                     raise _Diverged("gradient", k, b)
-                self.optimizer.step()
+                step()
                 self.global_step += 1
                 if not _finite(p.value for p in params):
                     raise _Diverged("weights", k, b)
@@ -678,9 +702,10 @@ class Trainer:
             d = _denominator(self.reduction, yb.shape[0], wb, mb)
             total += value * d
             norm += d
-            logs = {"loss": value, "size": int(yb.shape[0])}
-            for cb in self._active:
-                cb.on_batch_end(self, b, logs)
+            if self._active:
+                logs = {"loss": value, "size": int(yb.shape[0])}
+                for cb in self._active:
+                    cb.on_batch_end(self, b, logs)
             if sigint.fired:
                 raise KeyboardInterrupt
         return total / norm if norm > 0 else 0.0
