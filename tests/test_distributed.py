@@ -100,6 +100,27 @@ def test_distributed_objective_equals_in_memory(client):
     np.testing.assert_allclose(grad_intercept, expected[2], rtol=1e-10)
 
 
+def test_blocks_on_one_worker_are_spread_and_kept_with_their_targets(client):
+    """Blocks all persisted on one worker, and X and y on different ones: the objective
+    spreads them evenly and puts each block's X and y together, with the same sums."""
+    X, y, _ = _logistic_data(16_000, 4, seed=2)
+    first, second = sorted(client.nthreads())
+    Xd = client.persist(da.from_array(X, chunks=(2000, 4)), workers=[first])
+    yd = client.persist(da.from_array(y, chunks=2000), workers=[second])
+    objective = DistributedLogisticObjective(Xd, yd)
+    plan = objective._sum.plan
+    assert sorted(len(share) for _, share in plan) == [4, 4]
+    assert {worker for worker, _ in plan} == {first, second}
+    for worker, share in plan:
+        futures = [f for i in share for f in objective._sum._blocks[i] if f is not None]
+        assert {w for ws in client.who_has(futures).values() for w in ws} == {worker}
+    coef = np.array([0.3, -0.2, 0.1, 0.0])
+    value, grad_coef, _ = objective(coef, 0.1)
+    expected = logistic_objective(X, y, coef, 0.1)
+    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(grad_coef, expected[1], rtol=1e-10)
+
+
 def test_lost_worker_does_not_change_the_result(client):
     X, y, _ = _logistic_data(20_000, 5, seed=1)
     objective = DistributedLogisticObjective(

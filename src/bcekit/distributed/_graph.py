@@ -1,12 +1,23 @@
 """How the distributed objectives evaluate a sum over row blocks, and ship parameters.
 
-An objective is called many times over the same persisted blocks, so the cost of a call's
-tasks matters (a few milliseconds each). :class:`BlockSum` runs **one task per worker
-thread** per call, which loops over its share of the blocks that worker holds; the client adds
-these few partials (in a tree on the workers when there are more than :data:`SPLIT_EVERY`).
-A block whose holder is unknown (on a worker just lost) is a task of its own, which Dask
-places where its data is recomputed. Without a distributed Client, one delayed task per block
-is added in a tree (:func:`tree_sum`) on the local scheduler.
+An objective is called many times over the same persisted blocks, so what a call costs
+besides the arithmetic matters. :class:`BlockSum` settles what does not change from call to
+call when it is built:
+
+- **placement**: the blocks are spread over the workers in proportion to their threads, by
+  bytes, moving as few as it can (:func:`bcekit.distributed._placement.assign`), and the
+  arrays of one block (``X``, ``y``, ``sample_weight``) are put on one worker, so that no call
+  moves data between workers;
+- **shares**: each worker's blocks are dealt into one share per thread, by bytes.
+
+A call is then one task per share, sent together with the parameters inside them, and one
+gather of the few partials, which the client adds (in a tree on the workers when there are
+more than :data:`SPLIT_EVERY`): no other message to the scheduler. The futures of a call are
+released only once the next call's tasks are sent, so that the release does not hold them
+back (a client sends to the scheduler at most once per 10 ms batch). The placement is planned
+once: a task whose worker has gone runs on another, Dask recomputes the blocks it needs, and
+the sum stays exact, only less balanced. Without a distributed Client, one delayed task per
+block is added in a tree (:func:`tree_sum`) on the local scheduler.
 
 The parameters of each call travel inside the task when they are small and are broadcast to
 every worker once when they are large (:func:`ship`). Block functions run the Numba kernels
@@ -22,6 +33,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
+from bcekit.distributed._placement import assign, block_nbytes, shares
 
 #: Partials added per task of the tree sum.
 SPLIT_EVERY = 8
@@ -60,6 +73,11 @@ def _group_sum(func: Callable, blocks: list[tuple], indices: list[int], args: tu
     return _add(*(func(*block, index, *args) for block, index in zip(blocks, indices, strict=True)))
 
 
+def _same(block: Any) -> Any:
+    """A block's data under a new key, on the worker the task runs on."""
+    return block
+
+
 class BlockSum:
     """``Σ_b func(X_b, y_b, ..., b, *args)`` over aligned, persisted row blocks.
 
@@ -68,6 +86,11 @@ class BlockSum:
     arrays : list of dask arrays or None
         Persisted, chunked alike along rows (one chunk across columns); a None stands for a
         missing operand and reaches ``func`` as None.
+
+    Attributes
+    ----------
+    plan : list of (worker address, list of int)
+        With a distributed Client: the worker and the block indices of each task of a call.
 
     Notes
     -----
@@ -78,21 +101,54 @@ class BlockSum:
         present = [a for a in arrays if a is not None]
         n_blocks = present[0].numblocks[0]
         self._client = active_client()
+        self._pending: list[Any] = []
+        self.plan: list[tuple[str, list[int]]] = []
         if self._client is None:
             columns = [
                 [None] * n_blocks if a is None else list(a.to_delayed().ravel()) for a in arrays
             ]
-        else:
-            from distributed import wait
+            self._blocks = list(zip(*columns, strict=True))
+            return
+        from distributed import wait
 
-            futures = {f.key: f for a in present for f in self._client.futures_of(a)}
-            wait(list(futures.values()))  # so that every block has a known holder
-            columns = [
-                [None] * n_blocks if a is None else [futures[k] for k in _blocks_of(a)]
-                for a in arrays
-            ]
+        futures = {f.key: f for a in present for f in self._client.futures_of(a)}
+        wait(list(futures.values()))  # so that every block has a known holder
+        columns = [
+            [None] * n_blocks if a is None else [futures[k] for k in _blocks_of(a)] for a in arrays
+        ]
         self._blocks = list(zip(*columns, strict=True))
-        self._anchor = arrays.index(present[0])
+        self._place(block_nbytes(arrays))
+
+    def _place(self, sizes: list[int]) -> None:
+        """Put the arrays of every block on its target worker and set :attr:`plan`."""
+        from distributed import wait
+
+        client = self._client
+        threads = client.nthreads()
+        holders = client.who_has([f for block in self._blocks for f in block if f is not None])
+        first = [next(f for f in block if f is not None) for block in self._blocks]
+        current = [(holders.get(f.key) or [None])[0] for f in first]
+        target = assign(sizes, current, threads)
+        moved = []
+        for index, worker in enumerate(target):
+            placed = []
+            for future in self._blocks[index]:
+                if future is not None and worker not in holders.get(future.key, ()):
+                    future = client.submit(
+                        _same, future, workers=[worker], allow_other_workers=True, pure=False
+                    )
+                    moved.append(future)
+                placed.append(future)
+            self._blocks[index] = tuple(placed)
+        wait(moved)
+        by_worker: dict[str, list[int]] = defaultdict(list)
+        for index, worker in enumerate(target):
+            by_worker[worker].append(index)
+        self.plan = [
+            (worker, share)
+            for worker, indices in by_worker.items()
+            for share in shares(indices, sizes, threads[worker])
+        ]
 
     def __call__(self, func: Callable, *args: Any) -> tuple:
         """The sum, computed now."""
@@ -105,12 +161,6 @@ class BlockSum:
             ]
             return tree_sum(parts).compute()
         client = self._client
-        holders = client.who_has([block[self._anchor] for block in self._blocks])
-        threads = client.nthreads()
-        groups: dict[Any, list[int]] = defaultdict(list)
-        for index, block in enumerate(self._blocks):
-            where = holders.get(block[self._anchor].key)
-            groups[where[0] if where else index].append(index)
         partials = [
             client.submit(
                 _group_sum,
@@ -119,30 +169,19 @@ class BlockSum:
                 share,
                 args,
                 pure=False,
-                **_placement(where),
+                workers=[worker],
+                allow_other_workers=True,
             )
-            for where, indices in groups.items()
-            for share in _split(indices, threads.get(where, 1))
+            for worker, share in self.plan
         ]
         while len(partials) > SPLIT_EVERY:
             partials = [
                 client.submit(_add, *partials[i : i + SPLIT_EVERY], pure=False)
                 for i in range(0, len(partials), SPLIT_EVERY)
             ]
+        # The previous call's futures go now, behind this call's tasks.
+        self._pending = partials
         return _add(*client.gather(partials))
-
-
-def _split(indices: list[int], parts: int) -> list[list[int]]:
-    """``indices`` dealt into at most ``parts`` non-empty lists (one per worker thread)."""
-    return [indices[i::parts] for i in range(min(parts, len(indices)))]
-
-
-def _placement(where: Any) -> dict[str, Any]:
-    """``submit`` keywords for a group: its worker's address, or a lone block (an int) that
-    any worker may take."""
-    if isinstance(where, str):
-        return {"workers": [where], "allow_other_workers": True}
-    return {}
 
 
 def ship(obj: Any, nbytes: int) -> Any:

@@ -1,14 +1,9 @@
 """The estimators on Dask input: one pass for the targets, then distributed fitting.
 
 ``LogisticRegression.fit`` and ``MLPClassifier.fit`` hand dask arrays (or a dask DataFrame
-and Series) to this module; Dask is imported only then. Both start the same way
-(:func:`prepare`): the row blocks are persisted on the workers, and one pass over them
-returns, per block, the class labels present with their summed sample weights, and whether
-``X`` and ``sample_weight`` are finite (and the weights non-negative). From those totals the
-client derives exactly what the in-memory path computes from the whole arrays: the classes,
-``class_weight`` (scikit-learn's ``compute_class_weight``, given one row per class weighted by
-that class's total), ``pos_weight="balanced"`` and the total weight ``S``. Labels and weights
-are then encoded block by block, lazily.
+and Series) to this module; Dask is imported only then. Both start the same way, with
+:func:`bcekit.estimators._dask_data.prepare`: the row blocks persisted on the workers, one
+pass for the classes, weights and checks, the targets encoded block by block.
 
 - LogisticRegression (binary ``y``, ``loss="bce"``, solvers "lbfgs"/"gd"): the estimator's
   own objective, regularisation and solver, with the data term from
@@ -29,23 +24,15 @@ import math
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
 
 from bcekit.distributed._compat import is_dask_collection
-from bcekit.estimators._base import (
-    BINARY,
-    MULTICLASS,
-    Targets,
-    check_loss_options,
-    resolve_pos_weight,
-)
+from bcekit.estimators._base import BINARY, MULTICLASS, check_loss_options
+from bcekit.estimators._dask_data import DaskData, feature_names, prepare
 
 __all__ = ["DaskPredictMixin", "dask_input", "fit_logistic", "fit_mlp", "map_rows"]
 
@@ -56,14 +43,6 @@ def dask_input(*objs: Any) -> bool:
 
 
 # --- prediction ------------------------------------------------------------------------------
-
-
-def _feature_names(X: Any) -> list[str] | None:
-    """A dask DataFrame's column names when they are all strings, else None."""
-    columns = getattr(X, "columns", None)
-    if columns is None or not all(isinstance(c, str) for c in columns):
-        return None
-    return list(columns)
 
 
 def _rows(block: np.ndarray, names: list[str] | None) -> Any:
@@ -107,7 +86,7 @@ def map_rows(model: Any, X: Any, method: str) -> Any:
 
     da = require_dask()
     model._check_fitted()
-    names = _feature_names(X)
+    names = feature_names(X)
     if hasattr(X, "to_dask_array"):
         X = X.to_dask_array()
     X = da.asarray(X)
@@ -157,199 +136,6 @@ class DaskPredictMixin:
         return super().predict_log_proba(X)
 
 
-# --- the targets and weights pass ------------------------------------------------------------
-
-
-def _block_summary(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict[str, Any]:
-    """Labels present with their summed weights, and the finiteness checks, of one block."""
-    labels, ids = np.unique(y, return_inverse=True)
-    weights_ok = w is None or w.size == 0 or bool(np.isfinite(w).all() and w.min() >= 0)
-    return {
-        "labels": labels,
-        "totals": np.bincount(ids.ravel(), weights=w, minlength=len(labels)).astype(np.float64),
-        "X_finite": bool(np.isfinite(X).all()),
-        "weights_ok": weights_ok,
-    }
-
-
-def _merge_summaries(parts: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """All classes (sorted) and the summed sample weight of each."""
-    classes = np.unique(np.concatenate([p["labels"] for p in parts]))
-    totals = np.zeros(len(classes))
-    for p in parts:
-        np.add.at(totals, np.searchsorted(classes, p["labels"]), p["totals"])
-    return classes, totals
-
-
-def _encode_block(y: np.ndarray, classes: np.ndarray, kind: str, dtype: np.dtype) -> np.ndarray:
-    ids = np.searchsorted(classes, y)
-    return ids.astype(dtype).reshape(-1, 1) if kind == BINARY else ids.astype(np.int64)
-
-
-def _weight_block(
-    y: np.ndarray, w: np.ndarray | None, classes: np.ndarray, per_class: np.ndarray, dtype: Any
-) -> np.ndarray:
-    weights = per_class[np.searchsorted(classes, y)]
-    if w is not None:
-        weights = weights * w
-    return weights.astype(dtype)
-
-
-@dataclass
-class DaskData:
-    """Training data on the workers, encoded as the estimators' losses take it.
-
-    Attributes
-    ----------
-    X : dask array, persisted
-    targets : Targets
-        ``encoded`` is a lazy dask array: float ``(n, 1)`` for binary, int64 ``(n,)`` class
-        ids for multiclass targets.
-    weights : dask array or None
-        Loss weights (``sample_weight`` times class weights): ``(n, 1)`` binary, ``(n,)``
-        multiclass; None when all are one.
-    pos_weight : float or None
-    total_weight : float
-        ``S = Σ weights``.
-    """
-
-    X: Any
-    targets: Targets
-    weights: Any
-    pos_weight: float | None
-    total_weight: float
-
-
-def prepare(
-    model: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    *,
-    kinds: tuple[str, ...],
-    supported: str,
-) -> DaskData:
-    """Persist the blocks, run the one summary pass and encode targets and weights.
-
-    Sets ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame with string column
-    names) on ``model``. ``kinds`` are the target kinds allowed; ``supported`` names them in
-    the error for another kind.
-
-    Raises
-    ------
-    ValueError
-        No rows, not 1-D class labels, a kind of target outside ``kinds``, non-finite ``X``,
-        negative or non-finite weights, fewer than 2 classes (with positive weight).
-    TypeError
-        ``X`` does not hold numbers.
-    """
-    import dask
-
-    from bcekit.distributed import as_row_blocks
-
-    names = _feature_names(X)
-    X, y, sample_weight = as_row_blocks(X, y, sample_weight)
-    if y.ndim != 1:
-        raise ValueError(
-            f"y must be 1-D class labels for dask input ({supported}); got shape {y.shape}"
-        )
-    if X.shape[0] == 0:
-        raise ValueError(f"X must have at least one row; got shape {X.shape}")
-    if sample_weight is not None and sample_weight.ndim != 1:
-        raise ValueError(
-            f"sample_weight must be 1-D for dask input; got shape {sample_weight.shape}"
-        )
-    if X.dtype.kind in "biu":
-        X = X.astype(np.float64)
-    elif X.dtype.kind != "f":
-        raise TypeError(f"X must hold numbers for dask input; got dtype {X.dtype}")
-    X, y, sample_weight = dask.persist(X, y, sample_weight)
-    weight_blocks = (
-        [None] * X.numblocks[0] if sample_weight is None else sample_weight.to_delayed().ravel()
-    )
-    parts = dask.compute(
-        *[
-            dask.delayed(_block_summary, pure=False)(Xb, yb, wb)
-            for Xb, yb, wb in zip(
-                X.to_delayed().ravel(), y.to_delayed().ravel(), weight_blocks, strict=True
-            )
-        ]
-    )
-    if not all(p["X_finite"] for p in parts):
-        raise ValueError("X must be finite for dask input; it contains NaN or infinity")
-    if not all(p["weights_ok"] for p in parts):
-        raise ValueError("sample_weight must be finite and >= 0 for dask input")
-    classes, totals = _merge_summaries(list(parts))
-    check_classification_targets(classes)
-    kind = _target_kind(classes, kinds, supported)
-    per_class = _class_weights(model.class_weight, classes, totals)
-    weighted = totals * per_class
-    if np.count_nonzero(weighted > 0) < 2:
-        raise ValueError(
-            "sample_weight and class_weight leave fewer than 2 classes with a positive total "
-            f"weight (classes kept: {classes[weighted > 0].tolist()}); a classifier needs at "
-            "least 2"
-        )
-    encoded = y.map_blocks(
-        _encode_block,
-        classes,
-        kind,
-        X.dtype,
-        dtype=X.dtype if kind == BINARY else np.int64,
-        chunks=(y.chunks[0], (1,)) if kind == BINARY else y.chunks,
-        new_axis=1 if kind == BINARY else None,
-    )
-    weights = None
-    if sample_weight is not None or model.class_weight is not None:
-        weights = y.map_blocks(
-            _weight_block, sample_weight, classes, per_class, X.dtype, dtype=X.dtype
-        )
-        if kind == BINARY:
-            weights = weights[:, None]
-    targets = Targets(kind, classes, encoded)
-    model.n_features_in_ = X.shape[1]
-    if names is not None:
-        model.feature_names_in_ = np.asarray(names, dtype=object)
-    elif hasattr(model, "feature_names_in_"):
-        del model.feature_names_in_
-    pos_weight = _pos_weight(model, targets, weighted)
-    return DaskData(X, targets, weights, pos_weight, float(weighted.sum()))
-
-
-def _target_kind(classes: np.ndarray, kinds: tuple[str, ...], supported: str) -> str:
-    if len(classes) < 2:
-        raise ValueError(
-            "y must contain at least 2 classes to train a classifier; "
-            f"got only one class: {classes[0]!r}"
-        )
-    kind = BINARY if len(classes) == 2 else MULTICLASS
-    if kind not in kinds:
-        raise ValueError(
-            f"dask input supports {supported}; y has {len(classes)} classes: fit in memory for them"
-        )
-    return kind
-
-
-def _class_weights(class_weight: Any, classes: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """``compute_class_weight`` from per-class totals: one row per class, weighted by them."""
-    if class_weight is None:
-        return np.ones(len(classes))
-    if isinstance(class_weight, list):
-        raise ValueError(
-            "class_weight as a list of dicts is for multi-label y, which dask input does not "
-            "support; use a dict {label: weight} or 'balanced'"
-        )
-    return compute_class_weight(class_weight, classes=classes, y=classes, sample_weight=totals)
-
-
-def _pos_weight(model: Any, targets: Targets, weighted: np.ndarray) -> float | None:
-    """``resolve_pos_weight`` on one row per class carrying that class's total weight."""
-    if targets.kind == BINARY:
-        stand_in = Targets(BINARY, targets.classes, np.array([[0.0], [1.0]]))
-        return resolve_pos_weight(model.pos_weight, stand_in, weighted.reshape(-1, 1))
-    return resolve_pos_weight(model.pos_weight, Targets(MULTICLASS, targets.classes, None), None)
-
-
 # --- LogisticRegression ----------------------------------------------------------------------
 
 
@@ -384,10 +170,13 @@ def fit_logistic(
     data = prepare(model, X, y, sample_weight, kinds=(BINARY,), supported="binary y")
     targets = data.targets
     pos_weight = 1.0 if data.pos_weight is None else float(data.pos_weight)
+    # The objective encodes the labels as it reads them (y == the second class): nothing else
+    # to compute and persist before the first evaluation.
     distributed = DistributedLogisticObjective(
         data.X,
-        targets.encoded[:, 0],
+        data.labels,
         None if data.weights is None else data.weights[:, 0],
+        positive_label=targets.classes[1],
         pos_weight=pos_weight,
         label_smoothing=model.label_smoothing,
         fit_intercept=model.fit_intercept,
