@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bcekit.losses._buffers import GradientPool
 from bcekit.losses._validation import check_out
 
 ValueAndGrad = tuple[float | np.ndarray, np.ndarray | None]
@@ -47,6 +48,17 @@ class Loss:
 
     def _config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._keywords}
+
+    def _pool(self) -> GradientPool:
+        """The object's own :class:`GradientPool`, made on first use."""
+        pool = self.__dict__.get("_gradient_pool")
+        if pool is None:
+            pool = self.__dict__["_gradient_pool"] = GradientPool()
+        return pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies and pickles (Dask ships losses to its workers) carry the configuration only.
+        return {k: v for k, v in self.__dict__.items() if k != "_gradient_pool"}
 
     def __call__(
         self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None

@@ -27,6 +27,12 @@ ten times more. float32 input is computed in float32 arithmetic; sums are accumu
 float64. A NaN logit gives a NaN loss and gradient. Large arrays are split into blocks that run
 on all of Numba's threads.
 
+On the way the kernels find the largest bit pattern of the targets read as unsigned integers:
+those of non-negative floats sort like the floats, and every NaN, infinity and negative number
+(−0 too) lies above the pattern of 1.0. With the NaN a NaN logit leaves in the sum, that lets a
+caller check the targets and logits of the common case after the pass instead of in two passes
+of their own before it.
+
 The same per-element code drives :func:`logistic_dense`, the one-pass value and gradient of a
 linear-logistic model behind :mod:`bcekit.losses.linear`.
 
@@ -227,8 +233,9 @@ def _bce_elem_impl(z, y, pk, ph, keep, half_s):
 # Loops. ``w``, ``loss_out`` and ``grad_out`` may be None; Numba prunes those branches.
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True, **_JIT)
-def _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi):
+def _span(z, y, y_bits, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi):
     acc = np.zeros(_LANES)
+    top = np.zeros(_LANES, y_bits.dtype)
     wl_lanes = np.empty(_LANES, z.dtype)
     for start in range(lo, hi, _LANES):
         m = min(_LANES, hi - start)
@@ -251,19 +258,23 @@ def _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi):
         # the float32 loop above.
         for j in range(m):
             acc[np.uintp(j)] += wl_lanes[np.uintp(j)]
-    return acc.sum()
+            top[np.uintp(j)] = max(top[np.uintp(j)], y_bits[np.uintp(start + j)])
+    return acc.sum(), top.max()
 
 
 @njit(cache=True, parallel=True, **_JIT)
-def _run_parallel(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale):
+def _run_parallel(z, y, y_bits, w, loss_out, grad_out, pk, ph, keep, half_s, scale):
     n = z.shape[0]
     nblocks = (n + _BLOCK - 1) // _BLOCK
     partial = np.empty(nblocks)
+    tops = np.empty(nblocks, y_bits.dtype)
     for b in prange(nblocks):
         lo = b * _BLOCK
         hi = min(lo + _BLOCK, n)
-        partial[b] = _span(z, y, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi)
-    return partial.sum()
+        partial[b], tops[b] = _span(
+            z, y, y_bits, w, loss_out, grad_out, pk, ph, keep, half_s, scale, lo, hi
+        )
+    return partial.sum(), tops.max()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,11 +376,21 @@ def check_constants(pos_weight: float, label_smoothing: float) -> tuple[float, f
     return pos_weight, label_smoothing
 
 
-def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoothing, scale):
+_UNSIGNED = {np.dtype(np.float32): np.dtype(np.uint32), np.dtype(np.float64): np.dtype(np.uint64)}
+
+
+def _launch(
+    logits, targets, weight, loss_out, grad_out, pos_weight, label_smoothing, scale, top_out
+):
     """Check the arguments, fold the per-call constants, run serially or in parallel blocks."""
     z = _check_array("logits", logits, None, None)
     n = z.shape[0]
     _check_array("targets", targets, z.dtype, n)
+    bits = _UNSIGNED[z.dtype]
+    if top_out is not None and (
+        not isinstance(top_out, np.ndarray) or top_out.shape != (1,) or top_out.dtype != bits
+    ):
+        raise ValueError(f"targets_top must be an array of one {bits}")
     for name, arr in (("weight", weight), ("loss_out", loss_out), ("grad_out", grad_out)):
         if arr is not None:
             _check_array(name, arr, z.dtype, n)
@@ -380,6 +401,7 @@ def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoot
     args = (
         z,
         targets,
+        targets.view(bits),
         weight,
         loss_out,
         grad_out,
@@ -390,8 +412,12 @@ def _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoot
         f(scale),
     )
     if n >= _PARALLEL_MIN_SIZE:
-        return _run_parallel(*args)
-    return _span(*args, 0, n)  # the same compiled loop the parallel blocks run
+        total, top = _run_parallel(*args)
+    else:
+        total, top = _span(*args, 0, n)  # the same compiled loop the parallel blocks run
+    if top_out is not None:
+        top_out[0] = top
+    return total
 
 
 def bce_with_logits_fused(
@@ -402,6 +428,7 @@ def bce_with_logits_fused(
     pos_weight: float,
     label_smoothing: float,
     grad_scale: float,
+    targets_top: np.ndarray | None = None,
 ) -> float:
     r"""Sum of weighted BCE-with-logits losses and, optionally, their scaled gradient.
 
@@ -431,6 +458,9 @@ def bce_with_logits_fused(
         :math:`s \in [0, 1)`; targets become :math:`y(1 - s) + s/2`.
     grad_scale : float
         Factor :math:`c` applied to the gradient (e.g. ``1/n`` for a mean).
+    targets_top : numpy.ndarray, optional
+        One-element ``uint32`` (float32 input) or ``uint64`` array that receives the largest
+        bit pattern of the targets read as unsigned integers (see the module docstring).
 
     Returns
     -------
@@ -442,16 +472,15 @@ def bce_with_logits_fused(
     TypeError
         If an array is not a float32/float64 ``numpy.ndarray`` of the logits' dtype.
     ValueError
-        If an array is not 1-D and C-contiguous or has the wrong length, or if ``pos_weight``
-        or ``label_smoothing`` is out of range.
+        If an array is not 1-D and C-contiguous or has the wrong length, if ``pos_weight``
+        or ``label_smoothing`` is out of range, or if ``targets_top`` is not as described.
 
     Notes
     -----
     Inputs are not scanned for NaN or for targets outside [0, 1]; callers validate them.
     """
-    return float(
-        _launch(logits, targets, weight, None, grad_out, pos_weight, label_smoothing, grad_scale)
-    )
+    args = (logits, targets, weight, None, grad_out, pos_weight, label_smoothing, grad_scale)
+    return float(_launch(*args, targets_top))
 
 
 def bce_with_logits_elementwise(
@@ -463,16 +492,19 @@ def bce_with_logits_elementwise(
     pos_weight: float,
     label_smoothing: float,
     grad_scale: float,
-) -> None:
+    targets_top: np.ndarray | None = None,
+) -> float:
     r"""Per-element weighted losses :math:`w_i \ell(z_i, y_i)` into ``loss_out``.
 
     Same arguments and arithmetic as :func:`bce_with_logits_fused`, plus ``loss_out``: a 1-D
     buffer of the logits' dtype and length that receives :math:`w_i\,\ell_i` (exactly 0 where
-    :math:`w_i = 0`). ``grad_out``, when given, receives the scaled gradient as there.
+    :math:`w_i = 0`). ``grad_out``, when given, receives the scaled gradient as there. Returns
+    the sum of ``loss_out`` accumulated in float64.
     """
     if loss_out is None:
         raise TypeError("loss_out must be a numpy.ndarray; got NoneType")
-    _launch(logits, targets, weight, loss_out, grad_out, pos_weight, label_smoothing, grad_scale)
+    args = (logits, targets, weight, loss_out, grad_out, pos_weight, label_smoothing, grad_scale)
+    return float(_launch(*args, targets_top))
 
 
 def logistic_dense(

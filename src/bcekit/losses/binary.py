@@ -19,6 +19,8 @@ one implementation. Weights, masks and reductions are described in
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from bcekit.distributed._compat import is_dask_collection
 from bcekit.losses._base import Loss, ValueAndGrad, scalar_as_1d
+from bcekit.losses._buffers import GradientPool
 from bcekit.losses._docs import COMMON_PARAMETERS, GRAD_RETURNS, RAISES, VALUE_RETURNS, document
 from bcekit.losses._elementwise import (
     bce_logits_elementwise,
@@ -41,6 +44,8 @@ from bcekit.losses._validation import (
     check_nonnegative,
     check_out,
     check_reduction,
+    deferred_binary_inputs,
+    targets_within,
 )
 
 _SMALLEST_NORMAL = {np.dtype(t): float(np.finfo(t).tiny) for t in (np.float32, np.float64)}
@@ -118,14 +123,20 @@ def _fused_value_and_grad(
     reduction: str,
     need_grad: bool,
     out: np.ndarray | None,
+    pool: GradientPool | None,
+    recheck: Callable[[], object] | None,
 ) -> ValueAndGrad:
     r"""Value and gradient in one pass of the Numba kernel over flat C-ordered inputs.
 
     The mask enters as a zero weight (:math:`m_i w_i`); infinite logits need no special case.
     With :math:`D` the reduction's denominator the kernel returns :math:`\sum m_i w_i \ell_i`
     and writes :math:`(m_i w_i / D)\,\partial\ell_i/\partial z_i` straight into the gradient,
-    which is ``out`` itself when that is C-contiguous. ``kernels`` is
-    :mod:`bcekit.losses._kernels`, imported by the caller.
+    which is ``out`` itself when that is C-contiguous, else a new array (from ``pool`` if
+    given). ``kernels`` is :mod:`bcekit.losses._kernels`, imported by the caller.
+
+    ``recheck`` is given when the logits and targets were not checked for NaN and range
+    (:func:`deferred_binary_inputs`): the kernel's sum and targets' bit pattern tell whether
+    they are valid, and if not ``recheck()`` raises the error the checks would have raised.
     """
     z, _, targets, weight, _, mask = inp
     shape, dtype = z.shape, z.dtype
@@ -137,21 +148,28 @@ def _fused_value_and_grad(
         factor = factor * dtype.type(_SUBNORMAL_SCALE)
         d *= _SUBNORMAL_SCALE
     grad = None
-    if need_grad:
-        grad = out if out is not None and out.flags.c_contiguous else np.empty(shape, dtype)
+    if need_grad and out is not None and out.flags.c_contiguous:
+        grad = out
+    elif need_grad:
+        grad = np.empty(shape, dtype) if pool is None else pool.empty(shape, dtype)
     flat_grad = None if grad is None else grad.reshape(-1)
     flat = (z.ravel(), _flat(targets, shape), None if factor is None else _flat(factor, shape))
+    top = None if recheck is None else np.zeros(1, f"u{dtype.itemsize}")
     if reduction == "none":
         loss = np.empty(shape, dtype)
-        kernels.bce_with_logits_elementwise(
-            *flat, loss.reshape(-1), flat_grad, pos_weight, label_smoothing, 1.0
+        total = kernels.bce_with_logits_elementwise(
+            *flat, loss.reshape(-1), flat_grad, pos_weight, label_smoothing, 1.0, top
         )
-        return loss, _into(out, grad)
-    # D = 0 only when every m·w is 0: the kernel's sum and gradient are then exactly 0.
-    total = kernels.bce_with_logits_fused(
-        *flat, flat_grad, pos_weight, label_smoothing, 1.0 / d if d > 0 else 0.0
-    )
-    return (total / d if d > 0 else 0.0), _into(out, grad)
+        value: float | np.ndarray = loss
+    else:
+        # D = 0 only when every m·w is 0: the kernel's sum and gradient are then exactly 0.
+        total = kernels.bce_with_logits_fused(
+            *flat, flat_grad, pos_weight, label_smoothing, 1.0 / d if d > 0 else 0.0, top
+        )
+        value = total / d if d > 0 else 0.0
+    if top is not None and (math.isnan(total) or not targets_within(int(top[0]), dtype)):
+        recheck()
+    return value, _into(out, grad)
 
 
 @scalar_as_1d
@@ -189,16 +207,30 @@ def _logits_value_and_grad(
     reduction: str = "mean",
     need_grad: bool,
     out: Any = None,
+    pool: GradientPool | None = None,
 ) -> ValueAndGrad:
     reduction = check_reduction(reduction)
     s = check_label_smoothing(label_smoothing)
-    inp = binary_inputs(
-        logits, targets, name="logits", allow_inf=True, find_inf=False,
-        weight=weight, pos_weight=pos_weight, mask=mask, reduction=reduction,
-    )  # fmt: skip
+    checks = {
+        "name": "logits", "allow_inf": True, "find_inf": False, "weight": weight,
+        "pos_weight": pos_weight, "mask": mask, "reduction": reduction,
+    }  # fmt: skip
+    # Without out= (which a failed check must leave alone), the common case's values are
+    # checked by the kernel on its way, saving two passes over memory.
+    inp = None if out is not None else deferred_binary_inputs(logits, targets, **checks)
+    if inp is not None:
+        from bcekit.losses import _kernels
+
+        if inp.pred.size >= _kernels.FUSED_MIN_SIZE:
+            pw = 1.0 if pos_weight is None else float(pos_weight)
+            return _fused_value_and_grad(
+                _kernels, inp, pw, s, reduction, need_grad, None, pool,
+                lambda: binary_inputs(logits, targets, **checks),
+            )  # fmt: skip
+    inp = binary_inputs(logits, targets, **checks)
     if out is not None:
         check_out(out, inp.pred.shape, inp.pred.dtype, logits, targets, weight, pos_weight, mask)
-    return checked_logits_value_and_grad(inp, s, reduction, need_grad, out)
+    return checked_logits_value_and_grad(inp, s, reduction, need_grad, out, pool)
 
 
 def checked_logits_value_and_grad(
@@ -207,15 +239,19 @@ def checked_logits_value_and_grad(
     reduction: str,
     need_grad: bool,
     out: np.ndarray | None = None,
+    pool: GradientPool | None = None,
 ) -> ValueAndGrad:
     """BCE on logits for inputs already checked: ``inp`` from :func:`binary_inputs` with
     ``name="logits", allow_inf=True, find_inf=False``, checked ``label_smoothing`` and
-    ``reduction``, and ``out`` None or checked by :func:`check_out`."""
+    ``reduction``, and ``out`` None or checked by :func:`check_out`. Without ``out``, the
+    fused path takes its gradient from ``pool`` when one is given."""
     from bcekit.losses import _kernels
 
     pw = _uniform_pos_weight(inp.pos_weight)
     if pw is not None and inp.pred.size >= _kernels.FUSED_MIN_SIZE:
-        return _fused_value_and_grad(_kernels, inp, pw, label_smoothing, reduction, need_grad, out)
+        return _fused_value_and_grad(
+            _kernels, inp, pw, label_smoothing, reduction, need_grad, out, pool, None
+        )
     value, grad = _numpy_value_and_grad(
         inp.pred, smooth_targets(inp.targets, label_smoothing, 2), pos_weight=inp.pos_weight,
         weight=inp.weight, mask=inp.mask, reduction=reduction, need_grad=need_grad,
@@ -443,12 +479,15 @@ class BinaryCrossEntropyWithLogits(Loss):
         """:meth:`Loss.value_and_grad`, with the gradient written straight into ``out``.
 
         The kernel writes into a C-contiguous ``out`` directly; any other ``out`` receives a
-        copy.
+        copy. Without ``out``, a gradient of 1 MiB or more is a view of a buffer this object
+        recycles (see :mod:`bcekit.losses._buffers`): it is never written again while the
+        caller, or any view or tensor made from it, still refers to it, and saves allocating
+        and first touching a new array on every call.
         """
         return _logits_value_and_grad(
             pred, targets, weight=weight, pos_weight=self.pos_weight,
             label_smoothing=self.label_smoothing, mask=mask, reduction=self.reduction,
-            need_grad=True, out=out,
+            need_grad=True, out=out, pool=self._pool(),
         )  # fmt: skip
 
 
