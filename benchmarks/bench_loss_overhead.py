@@ -9,8 +9,9 @@ Three tables, each timed round-robin against anchors measured in the same run:
 2. Sizes 10^2 to 10^6: the public ``value_and_grad`` on the kernel path and, with
    ``_kernels.FUSED_MIN_SIZE`` raised above the size, on the NumPy path: the check behind
    that threshold.
-3. 10^7 elements: the public call with a new gradient, with ``out=`` a reused buffer, and the
-   bare kernel with a new and with a reused buffer; milliseconds per call.
+3. 10^7 elements: the public call without ``out=`` (its gradient recycled by the loss object
+   once released) and with ``out=`` a reused buffer, and the bare kernel with a new and with
+   a reused buffer; milliseconds per call.
 """
 
 from __future__ import annotations

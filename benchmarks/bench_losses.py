@@ -1,15 +1,20 @@
-"""BCE-with-logits value + gradient: bcekit's fused kernel against NumPy, PyTorch and memcpy.
+"""BCE-with-logits value + gradient: the public calls and the fused kernel against PyTorch.
 
-Three tables:
+Every table measures what a user gets, the public call with default arguments, beside the
+kernel row (the fused kernel writing into a preallocated buffer), with ratios to anchors
+measured in the same process, interleaved round by round, as medians:
 
-1. 10^7 elements in float32 and float64, mean reduction, hard 0/1 targets: the fused kernel
-   writing into a reused buffer, the public ``BinaryCrossEntropyWithLogits().value_and_grad``,
-   a naive NumPy ``log(sigmoid)`` formula, PyTorch forward + backward (2 threads) and
+1. 10^7 elements in float32 and float64, mean reduction, hard 0/1 targets, each in a fresh
+   process: its first public call (Numba start-up, first touch of every buffer), then the
+   steady state of ``BinaryCrossEntropyWithLogits().value_and_grad(x, y)``, the functional
+   ``binary_cross_entropy_with_logits_value_and_grad(x, y)``, the class with ``out=``, the
+   value alone, the kernel, a naive NumPy formula, PyTorch forward + backward (2 threads) and
    ``np.copyto`` as the bandwidth yardstick. GB/s counts ``3 n itemsize`` bytes (read logits
    and targets, write the gradient); ``np.copyto`` moves ``2 n itemsize``.
-2. Time of the first call in a fresh process with a cold and with a warm Numba cache.
-3. Small sizes: the fused kernel against a stable NumPy implementation, the measurement
-   behind ``bcekit.losses._kernels.FUSED_MIN_SIZE``.
+2. The first public call in a fresh process with a cold and with a warm Numba cache, beside
+   PyTorch's first forward + backward in the same process.
+3. Small sizes: the public call, the kernel and a stable NumPy implementation, the
+   measurement behind ``bcekit.losses._kernels.FUSED_MIN_SIZE``.
 
 The 2-thread contenders need both cores at once; see ``benchmarks/__main__.py`` on the OpenMP
 wait policy of a shared machine.
@@ -22,7 +27,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +37,23 @@ from rich.console import Group
 
 from benchmarks._common import compare, stable_numpy_bce, table
 
-TARGETS = {"float32": (8.0, 50.0), "float64": (4.0, None)}  # (x faster than torch, % of copy)
+PUBLIC = "loss.value_and_grad(x, y)"
+FUNCTIONAL = "value_and_grad function (x, y)"
+WITH_OUT = "loss.value_and_grad(x, y, out=)"
+VALUE = "loss(x, y), value only"
+KERNEL = "kernel, preallocated out="
+TORCH = "torch fwd+bwd (2 threads)"
+COPY = "np.copyto (bandwidth)"
+# Row: (x faster than torch, % of copy bandwidth); None = no target.
+TARGETS = {
+    "float32": {PUBLIC: (12.0, 60.0), WITH_OUT: (15.0, None)},
+    "float64": {PUBLIC: (4.0, None)},
+}
+_ROOT = Path(__file__).resolve().parent.parent
+_LEGEND = (
+    "loss = BinaryCrossEntropyWithLogits(); value_and_grad function = "
+    "binary_cross_entropy_with_logits_value_and_grad; both with default arguments"
+)
 
 
 def _naive_numpy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -40,32 +63,7 @@ def _naive_numpy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         return float(value), (p - y) / z.size
 
 
-def _contenders(z: np.ndarray, y: np.ndarray) -> dict[str, Callable[[], float]]:
-    """Closures that compute the mean loss and its gradient; each returns the loss."""
-    from bcekit.losses._kernels import bce_with_logits_fused
-
-    n = z.size
-    grad = np.empty_like(z)
-    fns: dict[str, Callable[[], float]] = {
-        "bcekit fused (buffer reused)": lambda: (
-            bce_with_logits_fused(z, y, None, grad, 1.0, 0.0, 1.0 / n) / n
-        )
-    }
-    try:
-        from bcekit.losses import BinaryCrossEntropyWithLogits
-    except ImportError:
-        pass
-    else:
-        loss = BinaryCrossEntropyWithLogits()
-        fns["bcekit BinaryCrossEntropyWithLogits"] = lambda: float(loss.value_and_grad(z, y)[0])
-    fns["naive NumPy log(sigmoid)"] = lambda: _naive_numpy(z, y)[0]
-    torch_fn = _torch_contender(z, y)
-    if torch_fn is not None:
-        fns["torch fwd+bwd (2 threads)"] = torch_fn
-    return fns
-
-
-def _torch_contender(z: np.ndarray, y: np.ndarray) -> Callable[[], float] | None:
+def _torch_step(z: np.ndarray, y: np.ndarray) -> Callable[[], float] | None:
     try:
         import torch
     except ImportError:
@@ -83,81 +81,127 @@ def _torch_contender(z: np.ndarray, y: np.ndarray) -> Callable[[], float] | None
     return step
 
 
-def _throughput_rows(dtype: str, n: int, repeat: int) -> list[list[Any]]:
+def _data(dtype: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     z = (3.0 * rng.standard_normal(n)).astype(dtype)
-    y = (rng.random(n) < 0.5).astype(dtype)
-    fns = _contenders(z, y)
-    src = np.ones(n, dtype=dtype)
-    dst = np.empty_like(src)
-    fns["np.copyto (bandwidth)"] = lambda: np.copyto(dst, src)
+    return z, (rng.random(n) < 0.5).astype(dtype)
+
+
+def _first(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def _throughput_worker(dtype: str, n: int, repeat: int) -> dict[str, Any]:
+    """Run in a fresh process: the first public call, then every contender round-robin."""
+    z, y = _data(dtype, n)
+    t_import, _ = _first(lambda: __import__("bcekit.losses"))
+    from bcekit.losses import (
+        BinaryCrossEntropyWithLogits,
+        _kernels,
+        binary_cross_entropy_with_logits_value_and_grad,
+    )
+
+    loss = BinaryCrossEntropyWithLogits()
+    t_first, _ = _first(lambda: loss.value_and_grad(z, y))
+    grad, out = np.empty_like(z), np.empty_like(z)
+    fns: dict[str, Callable[[], float]] = {
+        PUBLIC: lambda: float(loss.value_and_grad(z, y)[0]),
+        FUNCTIONAL: lambda: float(binary_cross_entropy_with_logits_value_and_grad(z, y)[0]),
+        WITH_OUT: lambda: float(loss.value_and_grad(z, y, out=out)[0]),
+        VALUE: lambda: float(loss(z, y)),
+        KERNEL: lambda: _kernels.bce_with_logits_fused(z, y, None, grad, 1.0, 0.0, 1.0 / n) / n,
+        "naive NumPy log(sigmoid)": lambda: _naive_numpy(z, y)[0],
+    }
+    torch_fn = _torch_step(z, y)
+    if torch_fn is not None:
+        fns[TORCH] = torch_fn
+    src, dst = np.ones_like(z), np.empty_like(z)
+    fns[COPY] = lambda: float(np.copyto(dst, src) or 0.0)
     values = {name: fn() for name, fn in fns.items()}
     times = compare(fns, repeat=repeat, pause=0.05)
+    return {
+        "first": {"import bcekit.losses": t_import, f"first {PUBLIC}": t_first},
+        "median": {name: t.median for name, t in times.items()},
+        "values": values,
+    }
 
+
+def _fresh(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run this module's worker ``args`` in a fresh interpreter; return its JSON answer."""
+    paths = [str(_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**(env or os.environ), "PYTHONPATH": os.pathsep.join(paths)}
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_losses", *args],
+        cwd=_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _throughput_table(dtype: str, n: int, repeat: int) -> Any:
+    got = _fresh("throughput", dtype, str(n), str(repeat))
+    med, values = got["median"], got["values"]
     itemsize = np.dtype(dtype).itemsize
-    copy_gbs = 2 * n * itemsize / times["np.copyto (bandwidth)"].best / 1e9
-    torch_t = times.get("torch fwd+bwd (2 threads)")
-    rows = []
-    for name, t in times.items():
-        is_copy = name.startswith("np.copyto")
-        gbs = (2 if is_copy else 3) * n * itemsize / t.best / 1e9
-        speedup = None if torch_t is None else f"{torch_t.best / t.best:.1f}x"
-        loss = None if is_copy else f"{values[name]:.9g}"
-        rows.append([name, 1e9 * t.best / n, gbs, speedup, f"{100 * gbs / copy_gbs:.0f}%", loss])
-    return rows
+    copy_gbs = 2 * n * itemsize / med[COPY] / 1e9
+    torch_t = med.get(TORCH)
+    rows, verdicts = [], []
+    for name, t in med.items():
+        gbs = (2 if name == COPY else 3) * n * itemsize / t / 1e9
+        speedup = None if torch_t is None else torch_t / t
+        share = 100 * gbs / copy_gbs
+        loss = None if name == COPY else f"{values[name]:.9g}"
+        shown = None if speedup is None else f"{speedup:.1f}x"
+        rows.append([name, 1e3 * t, 1e9 * t / n, gbs, shown, f"{share:.0f}%", loss])
+        wanted = TARGETS[dtype].get(name, (None, None))
+        for want, have, unit in zip(wanted, (speedup, share), ("x", "%"), strict=True):
+            if want is not None and have is not None:
+                ok = "met" if have >= want else "NOT met"
+                verdicts.append(f"{name}: >= {want:g}{unit} ({have:.1f}{unit}) {ok}")
+    first = ", ".join(f"{k} {v:.2f} s" for k, v in got["first"].items())
+    return table(
+        f"BCE with logits, value + gradient, n = {n:,} {dtype}, fresh process (medians)",
+        ["method", "ms", "ns/element", "GB/s", "vs torch", "% of copy", "mean loss"],
+        rows,
+        caption="\n".join([_LEGEND, first, *verdicts]),
+    )
 
 
-def _verdict(dtype: str, rows: list[list[Any]]) -> str:
-    fused = rows[0]
-    want_speedup, want_copy = TARGETS[dtype]
-    parts = []
-    if fused[3] is not None:
-        ok = float(fused[3][:-1]) >= want_speedup
-        parts.append(f">= {want_speedup:g}x torch: {'met' if ok else 'NOT met'}")
-    if want_copy is not None:
-        ok = float(fused[4][:-1]) >= want_copy
-        parts.append(f">= {want_copy:g}% of copy bandwidth: {'met' if ok else 'NOT met'}")
-    return f"{dtype} targets: " + "; ".join(parts)
+def _first_call_worker(n: int) -> dict[str, float]:
+    """Run in a fresh process: seconds of the first import and calls, torch's first step."""
+    out = {}
+    t, _ = _first(lambda: __import__("bcekit.losses"))
+    out["import bcekit.losses"] = t
+    from bcekit.losses import BinaryCrossEntropyWithLogits, _kernels
 
-
-_FIRST_CALL = """
-import json, time
-import numpy as np
-t0 = time.perf_counter()
-from bcekit.losses._kernels import bce_with_logits_fused, _PARALLEL_MIN_SIZE
-out = {"import": time.perf_counter() - t0}
-for dtype in ("float64", "float32"):
-    for label, n in (("serial", 1000), ("parallel", _PARALLEL_MIN_SIZE)):
-        z = np.zeros(n, dtype)
-        t0 = time.perf_counter()
-        bce_with_logits_fused(z, z, None, np.empty_like(z), 1.0, 0.0, 1.0)
-        out[f"{dtype} {label}"] = time.perf_counter() - t0
-print(json.dumps(out))
-"""
-
-
-def _first_call_times() -> tuple[dict[str, float], dict[str, float]]:
-    """Seconds of the first calls in fresh processes sharing a new, then warm, Numba cache."""
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        runs = [
-            subprocess.run(
-                [sys.executable, "-c", _FIRST_CALL],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            for _ in range(2)
-        ]
-    cold, warm = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
-    return cold, warm
+    for dtype in ("float32", "float64"):
+        z, y = _data(dtype, n)
+        small = z[:1000].copy(), y[:1000].copy()
+        out[f"{dtype} public, 1000 elements"], _ = _first(
+            lambda s=small: BinaryCrossEntropyWithLogits().value_and_grad(*s)
+        )
+        out[f"{dtype} public, {n:,} elements"], _ = _first(
+            lambda z=z, y=y: BinaryCrossEntropyWithLogits().value_and_grad(z, y)
+        )
+        out[f"{dtype} kernel out=, {n:,} elements"], _ = _first(
+            lambda z=z, y=y: _kernels.bce_with_logits_fused(z, y, None, np.ones_like(z), 1, 0, 1)
+        )
+        step = _torch_step(z, y)
+        if step is not None:
+            out[f"{dtype} torch fwd+bwd, {n:,} elements"], _ = _first(step)
+    return out
 
 
 def _crossover_rows(dtype: str, sizes: tuple[int, ...]) -> list[list[Any]]:
+    from bcekit.losses import BinaryCrossEntropyWithLogits
     from bcekit.losses._kernels import bce_with_logits_fused
 
     rng = np.random.default_rng(1)
+    loss = BinaryCrossEntropyWithLogits()
     rows = []
     for n in sizes:
         z = rng.standard_normal(n).astype(dtype)
@@ -165,50 +209,50 @@ def _crossover_rows(dtype: str, sizes: tuple[int, ...]) -> list[list[Any]]:
         grad = np.empty_like(z)
         t = compare(
             {
+                "public": lambda z=z, y=y: loss.value_and_grad(z, y),
                 "fused": lambda z=z, y=y, g=grad: bce_with_logits_fused(z, y, None, g, 1, 0, 1),
                 "numpy": lambda z=z, y=y: stable_numpy_bce(z, y),
             },
             repeat=max(3, min(200, 2_000_000 // max(n, 1))),
         )
-        fused, numpy = t["fused"].median, t["numpy"].median
-        rows.append([f"{dtype} n={n:,}", 1e6 * fused, 1e6 * numpy, f"{numpy / fused:.1f}x"])
+        public, fused, numpy = t["public"].median, t["fused"].median, t["numpy"].median
+        row = [f"{dtype} n={n:,}", 1e6 * public, 1e6 * fused, 1e6 * numpy]
+        rows.append([*row, f"{numpy / fused:.1f}x", f"{numpy / public:.1f}x"])
     return rows
 
 
-def run(n: int = 10**7, repeat: int = 7) -> Group:
-    """Run the three measurements and return their tables."""
+def run(n: int = 10**7, repeat: int = 9) -> Group:
+    """Run the measurements and return their tables."""
     from bcekit.losses._kernels import FUSED_MIN_SIZE
 
-    columns = ["method", "ns/element", "GB/s", "vs torch", "% of copy", "mean loss"]
-    tables = []
-    for dtype in ("float32", "float64"):
-        rows = _throughput_rows(dtype, n, repeat)
-        tables.append(
-            table(
-                f"BCE with logits, value + gradient, n = {n:,} {dtype}",
-                columns,
-                rows,
-                caption=_verdict(dtype, rows),
-            )
-        )
-
-    cold, warm = _first_call_times()
+    tables = [_throughput_table(dtype, n, repeat) for dtype in ("float32", "float64")]
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        cold, warm = (_fresh("first", str(n), env=env) for _ in range(2))
     tables.append(
         table(
-            "First call in a fresh process (import, then compile or load from cache), seconds",
-            ["step", "cold cache", "warm cache"],
+            "First calls in a fresh process (import, then compile or load from cache), seconds",
+            ["step", "cold Numba cache", "warm Numba cache"],
             [[k, cold[k], warm[k]] for k in cold],
         )
     )
-
     sizes = (1, 16, 256, 4096, 65536)
     rows = _crossover_rows("float64", sizes) + _crossover_rows("float32", sizes)
     tables.append(
         table(
-            "Small arrays: fused kernel vs stable NumPy (median us per value + gradient)",
-            ["size", "fused us", "NumPy us", "NumPy / fused"],
+            "Small arrays: value + gradient, median us (public call with default arguments)",
+            ["size", "public us", "kernel us", "NumPy us", "NumPy / kernel", "NumPy / public"],
             rows,
             caption=f"FUSED_MIN_SIZE = {FUSED_MIN_SIZE}",
         )
     )
     return Group(*tables)
+
+
+if __name__ == "__main__":  # the fresh-process workers of run()
+    kind, *params = sys.argv[1:]
+    if kind == "throughput":
+        answer = _throughput_worker(params[0], int(params[1]), int(params[2]))
+    else:
+        answer = _first_call_worker(int(params[0]))
+    print(json.dumps(answer))

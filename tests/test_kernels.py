@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bcekit.losses import _kernels as K
+from bcekit.losses import _compiled as K
 from bcekit.losses._kernels import (
     FUSED_MIN_SIZE,
     bce_with_logits_elementwise,

@@ -236,3 +236,46 @@ class TestSoftmax:
             softmax_cross_entropy(Z, self.ids, label_smoothing=1.0)
         with pytest.raises(ValueError, match="reduction must be one of"):
             softmax_cross_entropy(Z, self.ids, reduction="avg")
+
+
+def _large(dtype, n=(1 << 17) + 3):
+    rng = np.random.default_rng(5)
+    return rng.normal(0.0, 3.0, n).astype(dtype), (rng.random(n) < 0.5).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+class TestChecksOnTheKernelsWay:
+    """Plain float inputs are checked by the fused pass itself; the errors stay the same."""
+
+    def test_nan_logits_last(self, dtype, reduction):
+        z, y = _large(dtype)
+        z[-1] = np.nan
+        loss = BinaryCrossEntropyWithLogits(reduction=reduction)
+        with pytest.raises(ValueError, match="logits must not contain NaN; got 1 NaN values"):
+            loss.value_and_grad(z, y)
+        with pytest.raises(ValueError, match="logits must not contain NaN"):
+            loss(z, y)
+
+    @pytest.mark.parametrize("bad", [1.5, -0.25, np.inf, -np.inf, np.nan, 1.0000001])
+    def test_targets_out_of_range_last(self, dtype, reduction, bad):
+        z, y = _large(dtype)
+        y[-1] = bad
+        if dtype == np.float32 and bad == 1.0000001:
+            y[-1] = np.nextafter(np.float32(1.0), np.float32(2.0))
+        with pytest.raises(ValueError, match="targets must"):
+            binary_cross_entropy_with_logits(z, y, reduction=reduction, pos_weight=2.0)
+
+    def test_logits_are_named_before_targets(self, dtype, reduction):
+        z, y = _large(dtype)
+        z[0] = np.nan
+        y[-1] = 2.0
+        with pytest.raises(ValueError, match="logits must not contain NaN"):
+            binary_cross_entropy_with_logits(z, y, reduction=reduction)
+
+    def test_negative_zero_and_infinite_logits_pass(self, dtype, reduction):
+        z, y = _large(dtype)
+        y[:2] = -0.0
+        z[:2] = [np.inf, -np.inf]
+        value = binary_cross_entropy_with_logits(z, y, reduction=reduction)
+        assert np.max(value) == np.inf  # +inf logit with target 0: the limit, not an error

@@ -10,6 +10,7 @@ from bcekit.losses import (
     BinaryCrossEntropyWithLogits,
     SigmoidFocalLoss,
     SoftmaxCrossEntropy,
+    binary_cross_entropy_with_logits_value_and_grad,
 )
 
 RNG = np.random.default_rng(11)
@@ -161,3 +162,64 @@ class TestBadOut:
         with pytest.raises(ValueError, match="targets must lie in"):
             loss.value_and_grad(z, y, out=out)
         assert np.all(out == 3.0)
+
+
+LARGE = (1 << 18) + 7  # over the pool's 1 MiB in float32 and on the kernel's parallel path
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_large_gradient_with_and_without_out_is_bitwise_the_same(dtype, reduction):
+    z = RNG.normal(0.0, 4.0, LARGE).astype(dtype)
+    z[:3] = [np.inf, -np.inf, 0.0]
+    y = (RNG.random(LARGE) < 0.3).astype(dtype)
+    loss = BinaryCrossEntropyWithLogits(reduction=reduction)
+    value, grad = loss.value_and_grad(z, y)
+    out = np.full_like(z, np.nan)
+    value_out, grad_out = loss.value_and_grad(z, y, out=out)
+    assert grad_out is out
+    np.testing.assert_array_equal(value_out, value)
+    assert grad.tobytes() == out.tobytes()
+    functional = binary_cross_entropy_with_logits_value_and_grad(z, y, reduction=reduction)
+    np.testing.assert_array_equal(functional[0], value)
+    assert functional[1].tobytes() == grad.tobytes()
+
+
+def test_a_held_gradient_is_never_overwritten_by_later_calls():
+    loss = BinaryCrossEntropyWithLogits()
+    y = np.zeros(LARGE, np.float32)
+    held = []
+    for shift in range(4):  # more gradients held than the pool keeps
+        z = np.full(LARGE, float(shift), np.float32)
+        held.append((loss.value_and_grad(z, y)[1], z))
+    view = held[0][0][::2]
+    del held[0]
+    loss.value_and_grad(np.full(LARGE, 9.0, np.float32), y)
+    for grad, z in held:  # σ(z) − 0, scaled by 1/n
+        np.testing.assert_allclose(grad * LARGE, 1.0 / (1.0 + np.exp(-z)), rtol=1e-6)
+    np.testing.assert_allclose(view * LARGE, 0.5, rtol=1e-6)  # σ(0): a view keeps it too
+
+
+def test_a_released_gradient_buffer_is_used_again():
+    loss = BinaryCrossEntropyWithLogits()
+    z = RNG.normal(0.0, 1.0, LARGE)
+    y = (z > 0).astype(np.float64)
+    first = loss.value_and_grad(z, y)[1]
+    address = first.__array_interface__["data"][0]
+    expected = first.copy()
+    del first
+    again = loss.value_and_grad(z, y)[1]
+    assert again.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(again, expected)
+
+
+def test_copies_of_a_loss_do_not_carry_its_buffers():
+    import copy
+
+    loss = BinaryCrossEntropyWithLogits(pos_weight=2.0)
+    z = RNG.normal(0.0, 1.0, LARGE)
+    loss.value_and_grad(z, np.zeros_like(z))
+    assert "_gradient_pool" in vars(loss)
+    assert set(loss.__getstate__()) == {"pos_weight", "label_smoothing", "reduction"}
+    twin = copy.deepcopy(loss)
+    assert "_gradient_pool" not in vars(twin) and twin.pos_weight == 2.0

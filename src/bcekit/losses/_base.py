@@ -1,16 +1,29 @@
-"""The object form shared by every loss: configured once, evaluated per batch."""
+"""One definition, three public forms: the value function, its ``*_value_and_grad`` twin and
+the class configured once and called per batch.
+
+A loss is defined once, as a function ``compute(pred, targets, *, <keywords>, need_grad)``
+returning ``(value, gradient or None)``; its signature is the public one. From it
+:func:`functional_forms` makes the two functions, and a :class:`Loss` subclass that names
+``compute`` and checks its own keywords is the class form.
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
+from bcekit.losses._buffers import GradientPool
 from bcekit.losses._validation import check_out
 
 ValueAndGrad = tuple[float | np.ndarray, np.ndarray | None]
+
+_INTERNAL = ("need_grad", "out", "pool")
+"""Keywords of a definition that its public functions do not take."""
 
 
 def scalar_as_1d(compute: Callable[..., ValueAndGrad]) -> Callable[..., ValueAndGrad]:
@@ -20,11 +33,18 @@ def scalar_as_1d(compute: Callable[..., ValueAndGrad]) -> Callable[..., ValueAnd
     array instead and its array results are reshaped back to 0-d.
     """
 
+    first = next(iter(inspect.signature(compute).parameters))
+
     @functools.wraps(compute)
-    def wrapper(pred: Any, targets: Any, **keywords: Any) -> ValueAndGrad:
+    def wrapper(*args: Any, **keywords: Any) -> ValueAndGrad:
+        pred = args[0] if args else keywords.get(first)
         if not (np.isscalar(pred) or (isinstance(pred, np.ndarray) and pred.ndim == 0)):
-            return compute(pred, targets, **keywords)
-        value, grad = compute(np.reshape(pred, 1), targets, **keywords)
+            return compute(*args, **keywords)
+        if args:
+            args = (np.reshape(pred, 1), *args[1:])
+        else:
+            keywords[first] = np.reshape(pred, 1)
+        value, grad = compute(*args, **keywords)
         if isinstance(value, np.ndarray):
             value = value.reshape(())
         return value, (None if grad is None else grad.reshape(()))
@@ -32,21 +52,99 @@ def scalar_as_1d(compute: Callable[..., ValueAndGrad]) -> Callable[..., ValueAnd
     return wrapper
 
 
+def _public_parameters(compute: Callable[..., Any]) -> list[inspect.Parameter]:
+    params = inspect.signature(compute).parameters.values()
+    return [p for p in params if p.name not in _INTERNAL]
+
+
+def functional_forms(
+    compute: Callable[..., ValueAndGrad],
+    name: str,
+    module: str,
+    *,
+    value_doc: str,
+    grad_doc: str,
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The public ``name`` and ``name_value_and_grad`` functions of ``module``, for the loss
+    ``compute``.
+
+    Both take ``compute``'s arguments but ``need_grad`` (and ``out``, ``pool``), have its
+    signature and the given docstrings: the first returns the value, the second
+    ``(value, gradient)``.
+    """
+    parameters = _public_parameters(compute)
+
+    def value(*args: Any, **keywords: Any) -> Any:
+        return compute(*args, need_grad=False, **keywords)[0]
+
+    def value_and_grad(*args: Any, **keywords: Any) -> Any:
+        return compute(*args, need_grad=True, **keywords)
+
+    forms = ((value, name, value_doc, "float | ndarray"), (value_and_grad, None, grad_doc, None))
+    for func, func_name, doc, returns in forms:
+        func_name = func_name or f"{name}_value_and_grad"
+        func.__name__ = func.__qualname__ = func_name
+        func.__module__ = module
+        func.__doc__ = doc
+        annotation = returns or "tuple[float | ndarray, ndarray]"
+        func.__signature__ = inspect.Signature(parameters, return_annotation=annotation)
+    return value, value_and_grad
+
+
+def keyword_checks(**checks: Callable[[Any], Any]) -> Mapping[str, Callable[[Any], Any]]:
+    """``Loss._checks`` of a class: each keyword its constructor fixes, and its check."""
+    return MappingProxyType(checks)
+
+
 class Loss:
     """A loss with its keywords fixed; ``loss(pred, targets)`` and ``loss.value_and_grad``.
 
-    Subclasses store their keywords as attributes in ``__init__`` (validated there), list their
-    names in ``_keywords`` and set ``_compute`` to the module's value-and-gradient function,
-    called as ``_compute(pred, targets, weight=..., mask=..., need_grad=..., **keywords)``.
-    A subclass whose computation can write the gradient into ``out`` directly overrides
-    :meth:`value_and_grad`; here the gradient is computed and then copied into ``out``.
+    A subclass sets ``_compute`` to the loss's definition and ``_checks`` to the
+    :func:`keyword_checks` of the keywords its constructor fixes (each with the function that
+    validates it and returns what is stored). The constructor takes exactly those keywords,
+    with ``_compute``'s defaults; the calls pass them on as ``_compute(pred, targets,
+    weight=..., mask=..., need_grad=..., **keywords)``. A definition that takes ``out`` and
+    ``pool`` writes the gradient into ``out`` itself and takes new gradients from the object's
+    :class:`GradientPool`; for the others the gradient is computed and then copied into
+    ``out``.
     """
 
-    _keywords: ClassVar[tuple[str, ...]] = ()
     _compute: ClassVar[Callable[..., ValueAndGrad]]
+    _checks: ClassVar[Mapping[str, Callable[[Any], Any]]] = keyword_checks()
+    _defaults: ClassVar[dict[str, Any]] = {}
+    _writes_out: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        params = inspect.signature(cls._compute).parameters
+        cls._defaults = {name: params[name].default for name in cls._checks}
+        cls._writes_out = "out" in params and "pool" in params
+        cls.__signature__ = inspect.Signature(
+            [params[name].replace(annotation=inspect.Parameter.empty) for name in cls._checks]
+        )
+
+    def __init__(self, **keywords: Any) -> None:
+        unknown = sorted(set(keywords) - set(self._checks))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}"
+            )
+        for name, check in self._checks.items():
+            setattr(self, name, check(keywords.get(name, self._defaults[name])))
 
     def _config(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._keywords}
+        return {name: getattr(self, name) for name in self._checks}
+
+    def _pool(self) -> GradientPool:
+        """The object's own :class:`GradientPool`, made on first use."""
+        pool = self.__dict__.get("_gradient_pool")
+        if pool is None:
+            pool = self.__dict__["_gradient_pool"] = GradientPool()
+        return pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies and pickles (Dask ships losses to its workers) carry the configuration only.
+        return {k: v for k, v in self.__dict__.items() if k != "_gradient_pool"}
 
     def __call__(
         self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None
@@ -75,7 +173,11 @@ class Loss:
             writeable, of the gradient's shape and working dtype (float32 for float16/float32
             ``pred``, float64 otherwise), sharing no memory with the other arguments. Reusing
             one buffer across calls saves allocating (and first touching) the gradient, which
-            is a large share of the time on big arrays.
+            is a large share of the time on big arrays. Without ``out``, the losses that write
+            their gradient in place (binary cross-entropy on logits) return a large gradient
+            as a view of a buffer the object recycles once nothing refers to it any more (see
+            :mod:`bcekit.losses._buffers`): a gradient, or a view or tensor made from it, that
+            is still held is never written again.
 
         Raises
         ------
@@ -87,8 +189,10 @@ class Loss:
         """
         compute = type(self)._compute
         config = self._config()
+        if self._writes_out:
+            config.update(out=out, pool=self._pool())
         value, grad = compute(pred, targets, weight=weight, mask=mask, need_grad=True, **config)
-        if out is None:
+        if out is None or self._writes_out:
             return value, grad
         np.copyto(check_out(out, grad.shape, grad.dtype, pred, targets, weight, mask), grad)
         return value, out

@@ -1,11 +1,6 @@
-"""Docstring sections shared by the public loss functions, appended with :func:`document`."""
+"""Docstring sections shared by the public loss functions, joined by :func:`loss_docs`."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import TypeVar
-
-F = TypeVar("F", bound=Callable[..., object])
 
 COMMON_PARAMETERS = """
     label_smoothing : float, default 0.0
@@ -47,11 +42,21 @@ RAISES = """
 """
 
 
-def document(*sections: str) -> Callable[[F], F]:
-    """Append ``sections`` to the decorated function's docstring."""
+def loss_docs(
+    value_summary: str,
+    grad_summary: str,
+    parameters: str,
+    returns: tuple[str, str] = (VALUE_RETURNS, GRAD_RETURNS),
+) -> dict[str, str]:
+    """The docstrings of a loss's value function and of its ``*_value_and_grad`` twin.
 
-    def decorate(func: F) -> F:
-        func.__doc__ = (func.__doc__ or "").rstrip() + "".join(sections)
-        return func
-
-    return decorate
+    Each is its summary (with the formula), then ``parameters`` (numpydoc entries, indented
+    by four spaces), the matching ``returns`` section and :data:`RAISES`; the result is the
+    keywords ``value_doc`` and ``grad_doc`` of :func:`bcekit.losses._base.functional_forms`.
+    """
+    heading = "\n\n    Parameters\n    ----------"
+    value_doc, grad_doc = (
+        summary.rstrip() + heading + parameters + section + RAISES
+        for summary, section in zip((value_summary, grad_summary), returns, strict=True)
+    )
+    return {"value_doc": value_doc, "grad_doc": grad_doc}

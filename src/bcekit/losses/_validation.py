@@ -309,3 +309,38 @@ def binary_inputs(
     if pos_weight is not None:
         pos_weight = as_operand(pos_weight, "pos_weight", dtype, shape, name)
     return BinaryInputs(arr, has_inf, targets, weight, pos_weight, as_mask(mask, shape, name))
+
+
+def deferred_binary_inputs(
+    pred: Any,
+    targets: Any,
+    *,
+    name: str,
+    weight: Any,
+    pos_weight: Any,
+    mask: Any,
+    reduction: str,
+    **_: Any,
+) -> BinaryInputs | None:
+    """The common case's inputs of a loss on logits, their values left for the kernel to check.
+
+    That case is what a training loop passes: float32 or float64 logits, targets of their
+    dtype and shape, no weight, no mask, and no ``pos_weight`` or a Python number in range.
+    The fused kernel then reports a NaN logit (its sum is NaN) and the targets' largest bit
+    pattern (:func:`targets_within`), and the caller runs :func:`binary_inputs` to name what
+    is wrong. Only emptiness is checked here. Returns None for any other inputs. The other
+    keyword arguments of :func:`binary_inputs` are accepted and ignored.
+    """
+    if mask is not None or not _plain(pred, targets, weight) or weight is not None:
+        return None
+    if pos_weight is not None:
+        if type(pos_weight) not in (float, int) or not 0 <= pos_weight <= _LARGEST[pred.dtype]:
+            return None
+        pos_weight = np.asarray(pos_weight, pred.dtype)
+    check_not_empty(pred.size, pred.shape, name, reduction)
+    return BinaryInputs(pred, None, targets, None, pos_weight, None)
+
+
+def targets_within(top: int, dtype: np.dtype) -> bool:
+    """Whether targets whose largest unsigned bit pattern is ``top`` all lie in ``[+0, 1]``."""
+    return top <= _pattern(dtype, 1.0)

@@ -18,8 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from bcekit.losses._base import Loss, ValueAndGrad, scalar_as_1d
-from bcekit.losses._docs import COMMON_PARAMETERS, GRAD_RETURNS, RAISES, VALUE_RETURNS, document
+from bcekit.losses._base import (
+    Loss,
+    ValueAndGrad,
+    functional_forms,
+    keyword_checks,
+    scalar_as_1d,
+)
+from bcekit.losses._docs import COMMON_PARAMETERS, loss_docs
 from bcekit.losses._elementwise import (
     bce_logits_parts,
     saturate,
@@ -83,13 +89,16 @@ def _focal_elementwise(
     return loss, grad
 
 
-def _check_gamma_alpha(gamma: Any, alpha: Any) -> tuple[float, float | None]:
-    gamma = check_scalar(gamma, "gamma", 0.0)
-    return gamma, (None if alpha is None else check_scalar(alpha, "alpha", 0.0, 1.0))
+def _check_gamma(gamma: Any) -> float:
+    return check_scalar(gamma, "gamma", 0.0)
+
+
+def _check_alpha(alpha: Any) -> float | None:
+    return None if alpha is None else check_scalar(alpha, "alpha", 0.0, 1.0)
 
 
 @scalar_as_1d
-def _focal_value_and_grad(
+def _focal(
     logits: Any,
     targets: Any,
     *,
@@ -101,9 +110,10 @@ def _focal_value_and_grad(
     reduction: str = "mean",
     need_grad: bool,
 ) -> ValueAndGrad:
+    """The definition of the focal loss; see :func:`sigmoid_focal_loss`."""
     reduction = check_reduction(reduction)
     s = check_label_smoothing(label_smoothing)
-    gamma, alpha = _check_gamma_alpha(gamma, alpha)
+    gamma, alpha = _check_gamma(gamma), _check_alpha(alpha)
     inp = binary_inputs(
         logits, targets, name="logits", allow_inf=True,
         weight=weight, pos_weight=None, mask=mask, reduction=reduction,
@@ -121,6 +131,8 @@ def _focal_value_and_grad(
 
 
 _FOCAL_PARAMETERS = """
+    logits : array-like
+        Real-valued scores; ``±inf`` allowed.
     targets : array-like
         Targets in ``[0, 1]`` (soft targets allowed), broadcasting to the logits' shape.
     gamma : float, default 2.0
@@ -131,68 +143,28 @@ _FOCAL_PARAMETERS = """
     weight : array-like, optional
         Non-negative per-element weights ``w``, broadcasting to the logits' shape."""
 
-
-@document(_FOCAL_PARAMETERS, COMMON_PARAMETERS, VALUE_RETURNS, RAISES)
-def sigmoid_focal_loss(
-    logits: Any,
-    targets: Any,
-    *,
-    gamma: float = 2.0,
-    alpha: float | None = None,
-    weight: Any = None,
-    label_smoothing: float = 0.0,
-    mask: Any = None,
-    reduction: str = "mean",
-) -> float | np.ndarray:
-    r"""Sigmoid focal loss on logits: ``α_t (1 − p_t)^γ`` times the binary cross-entropy.
+sigmoid_focal_loss, sigmoid_focal_loss_value_and_grad = functional_forms(
+    _focal,
+    "sigmoid_focal_loss",
+    __name__,
+    **loss_docs(
+        r"""Sigmoid focal loss on logits: ``α_t (1 − p_t)^γ`` times the binary cross-entropy.
 
     .. math::
         \ell = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{CE}(z, y),\quad
         p_t = \sigma(z)\,y + \sigma(-z)(1-y)
 
-    Finite for every finite logit; at ``z = ±inf`` it takes its limit (0 or +inf).
-
-    Parameters
-    ----------
-    logits : array-like
-        Real-valued scores; ``±inf`` allowed.
-    """
-    value, _ = _focal_value_and_grad(
-        logits, targets, gamma=gamma, alpha=alpha, weight=weight,
-        label_smoothing=label_smoothing, mask=mask, reduction=reduction, need_grad=False,
-    )  # fmt: skip
-    return value
-
-
-@document(_FOCAL_PARAMETERS, COMMON_PARAMETERS, GRAD_RETURNS, RAISES)
-def sigmoid_focal_loss_value_and_grad(
-    logits: Any,
-    targets: Any,
-    *,
-    gamma: float = 2.0,
-    alpha: float | None = None,
-    weight: Any = None,
-    label_smoothing: float = 0.0,
-    mask: Any = None,
-    reduction: str = "mean",
-) -> tuple[float | np.ndarray, np.ndarray]:
-    r""":func:`sigmoid_focal_loss` and its gradient with respect to the logits.
+    Finite for every finite logit; at ``z = ±inf`` it takes its limit (0 or +inf).""",
+        r""":func:`sigmoid_focal_loss` and its gradient with respect to the logits.
 
     .. math::
         \frac{\partial \ell}{\partial z} = \alpha_t\Big[\gamma\,(1-2y)\,(1-p_t)^{\gamma-1}
             \sigma(z)\sigma(-z)\,\mathrm{CE} + (1-p_t)^\gamma\,(\sigma(z) - y)\Big],
 
-    evaluated in log-space: finite for every logit (including ``±inf``) and every ``γ >= 0``.
-
-    Parameters
-    ----------
-    logits : array-like
-        Real-valued scores; ``±inf`` allowed.
-    """
-    return _focal_value_and_grad(
-        logits, targets, gamma=gamma, alpha=alpha, weight=weight,
-        label_smoothing=label_smoothing, mask=mask, reduction=reduction, need_grad=True,
-    )  # fmt: skip
+    evaluated in log-space: finite for every logit (including ``±inf``) and every ``γ >= 0``.""",
+        _FOCAL_PARAMETERS + COMMON_PARAMETERS,
+    ),
+)
 
 
 class SigmoidFocalLoss(Loss):
@@ -209,17 +181,10 @@ class SigmoidFocalLoss(Loss):
     reduction : {"mean", "weighted_mean", "sum", "none"}, default "mean"
     """
 
-    _keywords = ("gamma", "alpha", "label_smoothing", "reduction")
-    _compute = staticmethod(_focal_value_and_grad)
-
-    def __init__(
-        self,
-        *,
-        gamma: float = 2.0,
-        alpha: float | None = None,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
-    ) -> None:
-        self.gamma, self.alpha = _check_gamma_alpha(gamma, alpha)
-        self.label_smoothing = check_label_smoothing(label_smoothing)
-        self.reduction = check_reduction(reduction)
+    _compute = staticmethod(_focal)
+    _checks = keyword_checks(
+        gamma=_check_gamma,
+        alpha=_check_alpha,
+        label_smoothing=check_label_smoothing,
+        reduction=check_reduction,
+    )

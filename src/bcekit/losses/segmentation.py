@@ -25,176 +25,29 @@ BCE over counted pixels, Dice over images.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-from scipy.special import expit
+from bcekit.losses._base import Loss, ValueAndGrad, functional_forms, keyword_checks
+from bcekit.losses._dice import DICE_REDUCTIONS, check_dice, dice_value_and_grad, soft_dice
+from bcekit.losses._docs import loss_docs
+from bcekit.losses._logits import checked_logits_value_and_grad
+from bcekit.losses._pixels import check_ignore_value, drop_ignored, pixel_bce, prepare
+from bcekit.losses._validation import check_nonnegative, check_reduction, check_scalar, invalid
 
-from bcekit.losses._base import Loss, ValueAndGrad
-from bcekit.losses._docs import RAISES, document
-from bcekit.losses._reduction import element_factor
-from bcekit.losses._validation import (
-    BinaryInputs,
-    _check_broadcast,
-    as_mask,
-    binary_inputs,
-    check_nonnegative,
-    check_reduction,
-    check_scalar,
-    invalid,
-)
-from bcekit.losses.binary import (
-    binary_cross_entropy_with_logits,
-    binary_cross_entropy_with_logits_value_and_grad,
-    checked_logits_value_and_grad,
-)
-
-DICE_REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_ignore_value(ignore_value: Any) -> float | None:
-    if ignore_value is None:
-        return None
-    if isinstance(ignore_value, bool) or not isinstance(ignore_value, int | float | np.number):
-        raise invalid("ignore_value", "be None or a number", repr(ignore_value))
-    if 0 <= ignore_value <= 1 or not np.isfinite(ignore_value):
-        raise invalid(
-            "ignore_value", "be None or a finite number outside [0, 1]", repr(ignore_value)
-        )
-    return ignore_value
-
-
-def drop_ignored(
-    logits: Any, targets: Any, mask: Any, ignore_value: float | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Targets with ignored pixels set to 0, and the mask with those pixels removed.
-
-    Returns ``(targets, mask)``; ``mask`` broadcasts to the shape of ``logits`` and is None
-    when no pixel is masked or ignored.
-    """
-    shape = np.shape(logits)
-    mask = as_mask(mask, shape, "logits")
-    targets = np.asarray(targets)
-    if ignore_value is None or targets.dtype.kind not in "biuf":
-        return targets, mask
-    ignored = targets == ignore_value
-    if not ignored.any():
-        return targets, mask
-    _check_broadcast(targets, "targets", shape, "logits")
-    targets = np.where(ignored, 0, targets)
-    return targets, ~ignored if mask is None else mask & ~ignored
-
-
-def _prepare(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any,
-    mask: Any,
-    pos_weight: Any,
-    ignore_value: float | None,
-    reduction: str,
-) -> BinaryInputs:
-    """The checked inputs of the BCE and the Dice terms, with ignored pixels masked out.
-
-    Infinite logits are not looked for: the fused BCE kernel and :func:`expit` handle them.
-    """
-    targets, mask = drop_ignored(logits, targets, mask, ignore_value)
-    return binary_inputs(
-        logits, targets, name="logits", allow_inf=True, find_inf=False,
-        weight=weight, pos_weight=pos_weight, mask=mask, reduction=reduction,
-    )  # fmt: skip
-
-
-def _pixel_bce(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    pos_weight: Any = None,
-    ignore_value: float | None = 255,
-    reduction: str = "mean",
-    need_grad: bool,
-) -> ValueAndGrad:
-    ignore_value = _check_ignore_value(ignore_value)
-    targets, mask = drop_ignored(logits, targets, mask, ignore_value)
-    keywords = {"weight": weight, "pos_weight": pos_weight, "mask": mask, "reduction": reduction}
-    if need_grad:
-        return binary_cross_entropy_with_logits_value_and_grad(logits, targets, **keywords)
-    return binary_cross_entropy_with_logits(logits, targets, **keywords), None
-
-
-def _check_dice(logits: Any, smooth: Any, reduction: Any) -> float:
-    """Check the Dice loss's ``smooth`` and ``reduction`` and the number of axes of ``logits``."""
-    smooth = check_scalar(smooth, "smooth", 0.0)
-    if reduction not in DICE_REDUCTIONS:
-        raise invalid(
-            "reduction", f"be one of {DICE_REDUCTIONS} for the Dice loss", repr(reduction)
-        )
-    if np.ndim(logits) < 2:
-        raise invalid(
-            "logits", "have at least 2 axes (images, pixels...)", f"shape {np.shape(logits)}"
-        )
-    return smooth
-
-
-def _soft_dice(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    smooth: float = 1.0,
-    ignore_value: float | None = 255,
-    reduction: str = "mean",
-    need_grad: bool,
-) -> ValueAndGrad:
-    ignore_value = _check_ignore_value(ignore_value)
-    smooth = _check_dice(logits, smooth, reduction)
-    inp = _prepare(
-        logits, targets, weight=weight, mask=mask, pos_weight=None,
-        ignore_value=ignore_value, reduction=reduction,
-    )  # fmt: skip
-    return _dice_value_and_grad(inp, smooth, reduction, need_grad)
-
-
-def _dice_value_and_grad(
-    inp: BinaryInputs, smooth: float, reduction: str, need_grad: bool
-) -> ValueAndGrad:
-    """Soft Dice of checked inputs (from :func:`_prepare`); ``inp.pos_weight`` is not used."""
-    z = inp.pred
-    p = expit(z)
-    t = np.broadcast_to(inp.targets, z.shape)
-    counted = element_factor(inp.weight, inp.mask, z.dtype)
-    if counted is not None:
-        counted = np.broadcast_to(counted, z.shape)
-    pixels = tuple(range(1, z.ndim))
-    p_c = p if counted is None else p * counted
-    t_c = t if counted is None else t * counted
-    intersection = np.sum(p_c * t, axis=pixels, dtype=np.float64)
-    total = np.sum(p_c, axis=pixels, dtype=np.float64) + np.sum(t_c, axis=pixels, dtype=np.float64)
-    denom = total + smooth
-    ratio = np.divide(2.0 * intersection + smooth, denom, out=np.ones_like(denom), where=denom > 0)
-    per_image = 1.0 - ratio
-    scale = 1.0 / z.shape[0] if reduction == "mean" else 1.0
-    value = per_image.astype(z.dtype) if reduction == "none" else float(per_image.sum() * scale)
-    if not need_grad:
-        return value, None
-    safe = np.where(denom > 0, denom, 1.0)
-    expand = (slice(None),) + (None,) * (z.ndim - 1)
-    # Per-image coefficients in the logits' dtype, so the per-pixel arithmetic runs in it too.
-    coef_t = (2.0 / safe * scale).astype(z.dtype)[expand]
-    coef_1 = (ratio / safe * scale).astype(z.dtype)[expand]
-    # ∂D/∂p = −(2t − ratio)/(S + ε) per counted pixel, times the weight; then ∂p/∂z = p(1 − p).
-    grad = t * coef_t
-    np.subtract(coef_1, grad, out=grad)
-    dp = np.subtract(1.0, p, out=None if counted is None else p_c)  # p_c is no longer needed
-    dp *= p
-    grad *= dp
-    if counted is not None:
-        grad *= counted
-    return value, grad
+__all__ = [
+    "DICE_REDUCTIONS",
+    "BCEDiceLoss",
+    "PixelBCEWithLogits",
+    "SoftDiceLoss",
+    "bce_dice_loss",
+    "bce_dice_loss_value_and_grad",
+    "drop_ignored",
+    "pixel_bce_with_logits",
+    "pixel_bce_with_logits_value_and_grad",
+    "soft_dice_loss",
+    "soft_dice_loss_value_and_grad",
+]
 
 
 def _bce_dice(
@@ -210,17 +63,18 @@ def _bce_dice(
     ignore_value: float | None = 255,
     need_grad: bool,
 ) -> ValueAndGrad:
+    """The definition of the combined loss; see :func:`bce_dice_loss`."""
     bce_weight = check_scalar(bce_weight, "bce_weight", 0.0)
     dice_weight = check_scalar(dice_weight, "dice_weight", 0.0)
-    ignore_value = _check_ignore_value(ignore_value)
-    smooth = _check_dice(logits, smooth, "mean")
+    ignore_value = check_ignore_value(ignore_value)
+    smooth = check_dice(logits, smooth, "mean")
     # One check of the inputs and one pass for the ignored pixels serve both terms.
-    inp = _prepare(
+    inp = prepare(
         logits, targets, weight=weight, mask=mask, pos_weight=pos_weight,
         ignore_value=ignore_value, reduction="mean",
     )  # fmt: skip
     bce, bce_grad = checked_logits_value_and_grad(inp, 0.0, "mean", need_grad)
-    dice, dice_grad = _dice_value_and_grad(inp, smooth, "mean", need_grad)
+    dice, dice_grad = dice_value_and_grad(inp, smooth, "mean", need_grad)
     value = bce_weight * bce + dice_weight * dice
     if not need_grad:
         return value, None
@@ -232,9 +86,6 @@ def _bce_dice(
 
 
 _COMMON = """
-
-    Parameters
-    ----------
     logits : array-like of shape (n_images, ...)
         Per-pixel scores; the first axis indexes images.
     targets : array-like
@@ -272,139 +123,86 @@ _GRAD_RETURNS = (
     grad : ndarray
         ``∂value/∂logits``, same shape and float dtype as ``logits``; 0 on ignored pixels."""
 )
+_BOTH_RETURNS = (_RETURNS, _GRAD_RETURNS)
 
-
-@document(_COMMON, _POS_WEIGHT, _BCE_REDUCTION, _RETURNS, RAISES)
-def pixel_bce_with_logits(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    pos_weight: Any = None,
-    ignore_value: float | None = 255,
-    reduction: str = "mean",
-) -> float | np.ndarray:
-    r"""Per-pixel binary cross-entropy on logits, skipping pixels labelled ``ignore_value``.
+pixel_bce_with_logits, pixel_bce_with_logits_value_and_grad = functional_forms(
+    pixel_bce,
+    "pixel_bce_with_logits",
+    __name__,
+    **loss_docs(
+        r"""Per-pixel binary cross-entropy on logits, skipping pixels labelled ``ignore_value``.
 
     .. math:: \ell_i = -\left[pw\,t_i \log σ(z_i) + (1 - t_i)\log(1 - σ(z_i))\right]
 
     reduced over the counted pixels as :func:`bcekit.losses.binary_cross_entropy_with_logits`
-    does (``"mean"`` divides by the number of counted pixels).
-    """
-    return _pixel_bce(
-        logits, targets, weight=weight, mask=mask, pos_weight=pos_weight,
-        ignore_value=ignore_value, reduction=reduction, need_grad=False,
-    )[0]  # fmt: skip
+    does (``"mean"`` divides by the number of counted pixels).""",
+        r""":func:`pixel_bce_with_logits` and its gradient, :math:`(1 - t)σ(z) - pw\,t\,σ(-z)`
+    per counted pixel (scaled by the reduction), 0 on ignored pixels.""",
+        _COMMON + _POS_WEIGHT + _BCE_REDUCTION,
+        _BOTH_RETURNS,
+    ),
+)
 
-
-@document(_COMMON, _POS_WEIGHT, _BCE_REDUCTION, _GRAD_RETURNS, RAISES)
-def pixel_bce_with_logits_value_and_grad(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    pos_weight: Any = None,
-    ignore_value: float | None = 255,
-    reduction: str = "mean",
-) -> tuple[float | np.ndarray, np.ndarray]:
-    r""":func:`pixel_bce_with_logits` and its gradient, :math:`(1 - t)σ(z) - pw\,t\,σ(-z)`
-    per counted pixel (scaled by the reduction), 0 on ignored pixels."""
-    return _pixel_bce(
-        logits, targets, weight=weight, mask=mask, pos_weight=pos_weight,
-        ignore_value=ignore_value, reduction=reduction, need_grad=True,
-    )  # fmt: skip
-
-
-@document(_COMMON, _SMOOTH, _DICE_REDUCTION, _RETURNS, RAISES)
-def soft_dice_loss(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    smooth: float = 1.0,
-    ignore_value: float | None = 255,
-    reduction: str = "mean",
-) -> float | np.ndarray:
-    r"""Soft Dice loss :math:`1 - (2Σpt + ε)/(Σp + Σt + ε)` per image, on :math:`p = σ(z)`.
+soft_dice_loss, soft_dice_loss_value_and_grad = functional_forms(
+    soft_dice,
+    "soft_dice_loss",
+    __name__,
+    **loss_docs(
+        r"""Soft Dice loss :math:`1 - (2Σpt + ε)/(Σp + Σt + ε)` per image, on :math:`p = σ(z)`.
 
     See the module docstring for the formula and its gradient. ``smooth`` is
-    :math:`ε >= 0`; ``reduction`` is ``"mean"`` (over images), ``"sum"`` or ``"none"``.
-    """
-    return _soft_dice(
-        logits, targets, weight=weight, mask=mask, smooth=smooth,
-        ignore_value=ignore_value, reduction=reduction, need_grad=False,
-    )[0]  # fmt: skip
+    :math:`ε >= 0`; ``reduction`` is ``"mean"`` (over images), ``"sum"`` or ``"none"``.""",
+        r""":func:`soft_dice_loss` and its gradient with respect to the logits (same shape, dtype).
 
+    .. math::
+        \frac{∂D_b}{∂z_i} = -\,w_i m_i\,\frac{2 t_i (S_b + ε) - (2 I_b + ε)}{(S_b + ε)^2}
+                            \; p_i (1 - p_i)
 
-@document(_COMMON, _SMOOTH, _DICE_REDUCTION, _GRAD_RETURNS, RAISES)
-def soft_dice_loss_value_and_grad(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    smooth: float = 1.0,
-    ignore_value: float | None = 255,
-    reduction: str = "mean",
-) -> tuple[float | np.ndarray, np.ndarray]:
-    """:func:`soft_dice_loss` and its gradient with respect to the logits (same shape and dtype).
+    scaled by ``1/B`` for the mean over ``B`` images. For ``reduction="none"`` the gradient is
+    that of the sum of the per-image losses.""",
+        _COMMON + _SMOOTH + _DICE_REDUCTION,
+        _BOTH_RETURNS,
+    ),
+)
 
-    For ``reduction="none"`` the gradient is that of the sum of the per-image losses.
-    """
-    return _soft_dice(
-        logits, targets, weight=weight, mask=mask, smooth=smooth,
-        ignore_value=ignore_value, reduction=reduction, need_grad=True,
-    )  # fmt: skip
-
-
-@document(_COMMON, _WEIGHTS, _POS_WEIGHT, _SMOOTH, _RETURNS, RAISES)
-def bce_dice_loss(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    bce_weight: float = 1.0,
-    dice_weight: float = 1.0,
-    pos_weight: Any = None,
-    smooth: float = 1.0,
-    ignore_value: float | None = 255,
-) -> float:
-    r"""``bce_weight · BCE + dice_weight · Dice``: mean per-pixel BCE plus mean per-image Dice.
+bce_dice_loss, bce_dice_loss_value_and_grad = functional_forms(
+    _bce_dice,
+    "bce_dice_loss",
+    __name__,
+    **loss_docs(
+        r"""``bce_weight · BCE + dice_weight · Dice``: mean per-pixel BCE plus mean per-image Dice.
 
     .. math:: L = λ_{bce} \frac{1}{|C|}\sum_{i∈C} \ell_i + λ_{dice} \frac{1}{B}\sum_b D_b
 
-    over the counted pixels :math:`C` and the :math:`B` images.
-    """
-    return _bce_dice(
-        logits, targets, weight=weight, mask=mask, bce_weight=bce_weight,
-        dice_weight=dice_weight, pos_weight=pos_weight, smooth=smooth,
-        ignore_value=ignore_value, need_grad=False,
-    )[0]  # fmt: skip
+    over the counted pixels :math:`C` and the :math:`B` images.""",
+        r""":func:`bce_dice_loss` and its gradient with respect to the logits.
+
+    .. math:: \frac{∂L}{∂z_i} = λ_{bce} \frac{∂\,\mathrm{BCE}}{∂z_i}
+                               + λ_{dice} \frac{∂\,\mathrm{Dice}}{∂z_i}""",
+        _COMMON + _WEIGHTS + _POS_WEIGHT + _SMOOTH,
+        _BOTH_RETURNS,
+    ),
+)
 
 
-@document(_COMMON, _WEIGHTS, _POS_WEIGHT, _SMOOTH, _GRAD_RETURNS, RAISES)
-def bce_dice_loss_value_and_grad(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    mask: Any = None,
-    bce_weight: float = 1.0,
-    dice_weight: float = 1.0,
-    pos_weight: Any = None,
-    smooth: float = 1.0,
-    ignore_value: float | None = 255,
-) -> tuple[float, np.ndarray]:
-    """:func:`bce_dice_loss` and its gradient with respect to the logits."""
-    return _bce_dice(
-        logits, targets, weight=weight, mask=mask, bce_weight=bce_weight,
-        dice_weight=dice_weight, pos_weight=pos_weight, smooth=smooth,
-        ignore_value=ignore_value, need_grad=True,
-    )  # fmt: skip
+def _check_dice_reduction(reduction: Any) -> str:
+    if reduction not in DICE_REDUCTIONS:
+        raise invalid("reduction", f"be one of {DICE_REDUCTIONS}", repr(reduction))
+    return reduction
+
+
+_KEYWORD_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "pos_weight": lambda pos_weight: check_nonnegative(pos_weight, "pos_weight"),
+    "ignore_value": check_ignore_value,
+    "smooth": lambda smooth: check_scalar(smooth, "smooth", 0.0),
+    "bce_weight": lambda bce_weight: check_scalar(bce_weight, "bce_weight", 0.0),
+    "dice_weight": lambda dice_weight: check_scalar(dice_weight, "dice_weight", 0.0),
+}
+
+
+def _checks_of(*names: str, **checks: Callable[[Any], Any]) -> Mapping[str, Callable[[Any], Any]]:
+    """The :func:`keyword_checks` of the named keywords, then of the given ``checks``."""
+    return keyword_checks(**{name: _KEYWORD_CHECKS[name] for name in names}, **checks)
 
 
 class PixelBCEWithLogits(Loss):
@@ -418,31 +216,15 @@ class PixelBCEWithLogits(Loss):
     0.0
     """
 
-    _keywords = ("pos_weight", "ignore_value", "reduction")
-    _compute = staticmethod(_pixel_bce)
-
-    def __init__(
-        self, *, pos_weight: Any = None, ignore_value: float | None = 255, reduction: str = "mean"
-    ) -> None:
-        self.pos_weight = check_nonnegative(pos_weight, "pos_weight")
-        self.ignore_value = _check_ignore_value(ignore_value)
-        self.reduction = check_reduction(reduction)
+    _compute = staticmethod(pixel_bce)
+    _checks = _checks_of("pos_weight", "ignore_value", reduction=check_reduction)
 
 
 class SoftDiceLoss(Loss):
     """:func:`soft_dice_loss` with ``smooth``, ``ignore_value`` and ``reduction`` fixed."""
 
-    _keywords = ("smooth", "ignore_value", "reduction")
-    _compute = staticmethod(_soft_dice)
-
-    def __init__(
-        self, *, smooth: float = 1.0, ignore_value: float | None = 255, reduction: str = "mean"
-    ) -> None:
-        self.smooth = check_scalar(smooth, "smooth", 0.0)
-        self.ignore_value = _check_ignore_value(ignore_value)
-        if reduction not in DICE_REDUCTIONS:
-            raise invalid("reduction", f"be one of {DICE_REDUCTIONS}", repr(reduction))
-        self.reduction = reduction
+    _compute = staticmethod(soft_dice)
+    _checks = _checks_of("smooth", "ignore_value", reduction=_check_dice_reduction)
 
 
 class BCEDiceLoss(Loss):
@@ -454,20 +236,5 @@ class BCEDiceLoss(Loss):
     >>> value, grad = loss.value_and_grad(np.zeros((2, 4, 4)), np.ones((2, 4, 4)))
     """
 
-    _keywords = ("bce_weight", "dice_weight", "pos_weight", "smooth", "ignore_value")
     _compute = staticmethod(_bce_dice)
-
-    def __init__(
-        self,
-        *,
-        bce_weight: float = 1.0,
-        dice_weight: float = 1.0,
-        pos_weight: Any = None,
-        smooth: float = 1.0,
-        ignore_value: float | None = 255,
-    ) -> None:
-        self.bce_weight = check_scalar(bce_weight, "bce_weight", 0.0)
-        self.dice_weight = check_scalar(dice_weight, "dice_weight", 0.0)
-        self.pos_weight = check_nonnegative(pos_weight, "pos_weight")
-        self.smooth = check_scalar(smooth, "smooth", 0.0)
-        self.ignore_value = _check_ignore_value(ignore_value)
+    _checks = _checks_of("bce_weight", "dice_weight", "pos_weight", "smooth", "ignore_value")

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
-from bcekit.losses._base import Loss, ValueAndGrad
-from bcekit.losses._docs import COMMON_PARAMETERS, GRAD_RETURNS, RAISES, VALUE_RETURNS, document
+from bcekit.losses._base import Loss, ValueAndGrad, functional_forms, keyword_checks
+from bcekit.losses._docs import COMMON_PARAMETERS, loss_docs
 from bcekit.losses._elementwise import smooth_targets
 from bcekit.losses._reduction import reduce, scale_grad
 from bcekit.losses._validation import (
@@ -125,7 +125,7 @@ def _softmax_ce_rows(
     return loss, grad
 
 
-def _softmax_value_and_grad(
+def _softmax(
     logits: Any,
     targets: Any,
     *,
@@ -136,6 +136,7 @@ def _softmax_value_and_grad(
     axis: int = -1,
     need_grad: bool,
 ) -> ValueAndGrad:
+    """The definition of the softmax cross-entropy; see :func:`softmax_cross_entropy`."""
     reduction = check_reduction(reduction)
     s = check_label_smoothing(label_smoothing)
     arr, has_inf = as_prediction(logits, "logits", allow_inf=True)
@@ -163,6 +164,8 @@ def _softmax_value_and_grad(
 
 
 _SOFTMAX_PARAMETERS = """
+    logits : array-like
+        Real-valued scores with the classes along ``axis``.
     targets : array-like
         Either integer class ids in ``[0, C)`` with the shape of the logits without
         ``axis``, or probability rows in ``[0, 1]`` with the logits' shape, each summing to
@@ -175,65 +178,27 @@ _AXIS_PARAMETER = """
     axis : int, default -1
         The class axis of the logits."""
 
-
-@document(_SOFTMAX_PARAMETERS, COMMON_PARAMETERS, _AXIS_PARAMETER, VALUE_RETURNS, RAISES)
-def softmax_cross_entropy(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    label_smoothing: float = 0.0,
-    mask: Any = None,
-    reduction: str = "mean",
-    axis: int = -1,
-) -> float | np.ndarray:
-    r"""Softmax cross-entropy over the classes along ``axis``.
+softmax_cross_entropy, softmax_cross_entropy_value_and_grad = functional_forms(
+    _softmax,
+    "softmax_cross_entropy",
+    __name__,
+    **loss_docs(
+        r"""Softmax cross-entropy over the classes along ``axis``.
 
     .. math::
         \ell = -\sum_k y_k \log\operatorname{softmax}(z)_k,\qquad
         y \leftarrow y\,(1 - s) + s/C
 
     computed through log-sum-exp; the mean and ``mask`` count rows. Logits may be ``±inf``:
-    a row's +inf entries share its probability, a row of only −inf is uniform.
-
-    Parameters
-    ----------
-    logits : array-like
-        Real-valued scores with the classes along ``axis``.
-    """
-    value, _ = _softmax_value_and_grad(
-        logits, targets, weight=weight, label_smoothing=label_smoothing, mask=mask,
-        reduction=reduction, axis=axis, need_grad=False,
-    )  # fmt: skip
-    return value
-
-
-@document(_SOFTMAX_PARAMETERS, COMMON_PARAMETERS, _AXIS_PARAMETER, GRAD_RETURNS, RAISES)
-def softmax_cross_entropy_value_and_grad(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    label_smoothing: float = 0.0,
-    mask: Any = None,
-    reduction: str = "mean",
-    axis: int = -1,
-) -> tuple[float | np.ndarray, np.ndarray]:
-    r""":func:`softmax_cross_entropy` and its gradient with respect to the logits.
+    a row's +inf entries share its probability, a row of only −inf is uniform.""",
+        r""":func:`softmax_cross_entropy` and its gradient with respect to the logits.
 
     .. math::
         \frac{\partial \ell}{\partial z_k} = \operatorname{softmax}(z)_k \sum_j y_j - y_k
-        \quad (= \operatorname{softmax}(z)_k - y_k \text{ for rows summing to 1})
-
-    Parameters
-    ----------
-    logits : array-like
-        Real-valued scores with the classes along ``axis``.
-    """
-    return _softmax_value_and_grad(
-        logits, targets, weight=weight, label_smoothing=label_smoothing, mask=mask,
-        reduction=reduction, axis=axis, need_grad=True,
-    )  # fmt: skip
+        \quad (= \operatorname{softmax}(z)_k - y_k \text{ for rows summing to 1})""",
+        _SOFTMAX_PARAMETERS + COMMON_PARAMETERS + _AXIS_PARAMETER,
+    ),
+)
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -248,12 +213,7 @@ class SoftmaxCrossEntropy(Loss):
         The class axis of the logits.
     """
 
-    _keywords = ("label_smoothing", "reduction", "axis")
-    _compute = staticmethod(_softmax_value_and_grad)
-
-    def __init__(
-        self, *, label_smoothing: float = 0.0, reduction: str = "mean", axis: int = -1
-    ) -> None:
-        self.label_smoothing = check_label_smoothing(label_smoothing)
-        self.reduction = check_reduction(reduction)
-        self.axis = _check_axis_type(axis)
+    _compute = staticmethod(_softmax)
+    _checks = keyword_checks(
+        label_smoothing=check_label_smoothing, reduction=check_reduction, axis=_check_axis_type
+    )
