@@ -7,6 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from bcekit.estimators._base import BatchObjective, make_loss
+
 
 def _central_difference(
     f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6
@@ -26,3 +28,23 @@ def _central_difference(
 def numeric_grad() -> Callable[..., np.ndarray]:
     """``numeric_grad(f, x, h=1e-6)``: central-difference gradient of a scalar ``f`` at ``x``."""
     return _central_difference
+
+
+def _bce_batch_objective(pos_weight, label_smoothing, alpha=0.0, matrices=()):
+    """The estimators' summed BCE objective with the given weighting, smoothing and L2 term."""
+    loss = make_loss(
+        "binary",
+        loss="bce",
+        gamma=2.0,
+        alpha=None,
+        pos_weight=pos_weight,
+        label_smoothing=label_smoothing,
+        reduction="sum",
+    )
+    return BatchObjective(loss, list(matrices), alpha, per_batch=True)
+
+
+@pytest.fixture
+def bce_batch_objective() -> Callable[..., object]:
+    """``bce_batch_objective(pos_weight, label_smoothing, alpha=0.0, matrices=())``."""
+    return _bce_batch_objective

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.preprocessing import StandardScaler
@@ -20,6 +19,7 @@ import bcekit
 from bcekit.estimators import LogisticRegression, MLPClassifier
 from bcekit.io import FORMAT_VERSION, ModelFileError, load, model_paths, register_estimator, save
 from bcekit.io.codec import decode_value, encode_value
+from model_file_support import forge_arrays, rewrite_json
 
 
 @pytest.fixture(scope="module")
@@ -167,26 +167,6 @@ def saved(tmp_path, fitted):
     return tmp_path / "clf", weights_path, meta_path
 
 
-def _rewrite_json(meta_path, change):
-    doc = json.loads(meta_path.read_text())
-    change(doc)
-    meta_path.write_text(json.dumps(doc))
-
-
-def _rewrite_weights(weights_path, meta_path, arrays):
-    """Replace the weights and update the hash and manifest: a consistent forgery."""
-    payload = st_save(arrays)
-    weights_path.write_bytes(payload)
-
-    def change(doc):
-        doc["sha256"] = hashlib.sha256(payload).hexdigest()
-        doc["arrays"] = {
-            k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()
-        }
-
-    _rewrite_json(meta_path, change)
-
-
 def test_flipped_byte_is_detected(saved):
     path, weights_path, _ = saved
     data = bytearray(weights_path.read_bytes())
@@ -207,7 +187,7 @@ def test_truncated_weights_with_matching_hash_are_unreadable(saved):
     path, weights_path, meta_path = saved
     payload = weights_path.read_bytes()[:40]
     weights_path.write_bytes(payload)
-    _rewrite_json(meta_path, lambda d: d.update(sha256=hashlib.sha256(payload).hexdigest()))
+    rewrite_json(meta_path, lambda d: d.update(sha256=hashlib.sha256(payload).hexdigest()))
     with pytest.raises(ModelFileError, match="not a readable safetensors file"):
         load(path)
 
@@ -222,28 +202,28 @@ def test_bad_json(saved, text):
 
 def test_missing_keys(saved):
     path, _, meta_path = saved
-    _rewrite_json(meta_path, lambda d: d.pop("params"))
+    rewrite_json(meta_path, lambda d: d.pop("params"))
     with pytest.raises(ModelFileError, match="lacks the keys \\['params'\\]"):
         load(path)
 
 
 def test_newer_format_version_says_so(saved):
     path, _, meta_path = saved
-    _rewrite_json(meta_path, lambda d: d.update(format_version=FORMAT_VERSION + 1))
+    rewrite_json(meta_path, lambda d: d.update(format_version=FORMAT_VERSION + 1))
     with pytest.raises(ModelFileError, match=r"format version 2.*upgrade bcekit"):
         load(path)
 
 
 def test_unregistered_class_name_is_refused(saved):
     path, _, meta_path = saved
-    _rewrite_json(meta_path, lambda d: d.update({"class": "os.system"}))
+    rewrite_json(meta_path, lambda d: d.update({"class": "os.system"}))
     with pytest.raises(ModelFileError, match="not a registered estimator"):
         load(path)
 
 
 def test_manifest_disagreement(saved):
     path, _, meta_path = saved
-    _rewrite_json(meta_path, lambda d: d["arrays"]["coef_"].update(shape=[30, 1]))
+    rewrite_json(meta_path, lambda d: d["arrays"]["coef_"].update(shape=[30, 1]))
     with pytest.raises(ModelFileError, match="coef_"):
         load(path)
 
@@ -255,21 +235,21 @@ def test_wrong_shapes_even_when_consistently_forged(saved, fitted):
         "intercept_": fitted.intercept_,
         "classes_": fitted.classes_,
     }
-    _rewrite_weights(weights_path, meta_path, arrays)
+    forge_arrays(weights_path, meta_path, arrays)
     with pytest.raises(ModelFileError, match="must have shapes"):
         load(path)
 
 
 def test_missing_array_even_when_consistently_forged(saved, fitted):
     path, weights_path, meta_path = saved
-    _rewrite_weights(weights_path, meta_path, {"coef_": fitted.coef_, "classes_": fitted.classes_})
+    forge_arrays(weights_path, meta_path, {"coef_": fitted.coef_, "classes_": fitted.classes_})
     with pytest.raises(ModelFileError, match="intercept_"):
         load(path)
 
 
 def test_edited_parameters_are_validated(saved):
     path, _, meta_path = saved
-    _rewrite_json(meta_path, lambda d: d["params"].update(no_such_param=1))
+    rewrite_json(meta_path, lambda d: d["params"].update(no_such_param=1))
     with pytest.raises(ModelFileError, match="no_such_param"):
         load(path)
 
@@ -278,7 +258,7 @@ def test_mlp_wrong_network_shape_is_refused(tmp_path, cancer):
     X, y = cancer
     model = _quiet_fit(MLPClassifier((8,), max_iter=2, random_state=0), X, y)
     _, meta_path = save(model, tmp_path / "n")
-    _rewrite_json(meta_path, lambda d: d["params"].update(hidden_layer_sizes=[9]))
+    rewrite_json(meta_path, lambda d: d["params"].update(hidden_layer_sizes=[9]))
     with pytest.raises(ModelFileError, match="shape"):
         load(tmp_path / "n")
 

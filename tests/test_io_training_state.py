@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -11,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
 from bcekit.io import ModelFileError, load_training_state, save_training_state
 from bcekit.io.training_state import FORMAT_VERSION, state_paths
@@ -19,6 +17,7 @@ from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import mlp
 from bcekit.optim import Adam, ReduceLROnPlateau
 from bcekit.training import Checkpoint, Trainer
+from model_file_support import forge_arrays, rewrite_json
 
 
 def _data():
@@ -158,27 +157,6 @@ def copy(run, tmp_path):
     return state_paths(target)
 
 
-def _rewrite(meta, change):
-    document = json.loads(meta.read_text())
-    change(document)
-    meta.write_text(json.dumps(document))
-
-
-def _forge(weights, meta, arrays, change=lambda d: None):
-    """Replace the arrays and make the metadata agree with them (hash and manifest)."""
-    payload = st_save(arrays)
-    weights.write_bytes(payload)
-
-    def agree(document):
-        document["sha256"] = hashlib.sha256(payload).hexdigest()
-        document["arrays"] = {
-            k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()
-        }
-        change(document)
-
-    _rewrite(meta, agree)
-
-
 def test_a_flipped_byte_is_detected(copy):
     weights, _ = copy
     raw = bytearray(weights.read_bytes())
@@ -200,39 +178,39 @@ def test_truncated_files_are_detected(copy):
 
 def test_foreign_and_newer_files_are_refused(copy):
     weights, meta = copy
-    _rewrite(meta, lambda d: d.update(format_version=FORMAT_VERSION + 1))
+    rewrite_json(meta, lambda d: d.update(format_version=FORMAT_VERSION + 1))
     with pytest.raises(ModelFileError, match="upgrade bcekit"):
         load_training_state(weights.parent)
-    _rewrite(meta, lambda d: d.update(format="bcekit-model"))
+    rewrite_json(meta, lambda d: d.update(format="bcekit-model"))
     with pytest.raises(ModelFileError, match="not a bcekit training-state file"):
         load_training_state(weights.parent)
-    _rewrite(meta, lambda d: d.update(format="bcekit-training-state", format_version=1))
-    _rewrite(meta, lambda d: d.pop("sha256"))
+    rewrite_json(meta, lambda d: d.update(format="bcekit-training-state", format_version=1))
+    rewrite_json(meta, lambda d: d.pop("sha256"))
     with pytest.raises(ModelFileError, match="lacks the keys"):
         load_training_state(weights.parent)
 
 
+def _forge_with_extra(weights, meta, change=lambda d: None):
+    forge_arrays(weights, meta, {**st_load(weights.read_bytes()), "extra": np.zeros(2)}, change)
+
+
 def test_arrays_the_metadata_does_not_list_are_refused(copy):
     weights, meta = copy
-    arrays = st_load(weights.read_bytes())
-    arrays["extra"] = np.zeros(2)
-    _forge(weights, meta, arrays, change=lambda d: d["arrays"].pop("extra"))
+    _forge_with_extra(weights, meta, change=lambda d: d["arrays"].pop("extra"))
     with pytest.raises(ModelFileError, match="the metadata lists"):
         load_training_state(weights.parent)
 
 
 def test_an_array_used_by_nothing_or_twice_is_refused(copy):
     weights, meta = copy
-    arrays = st_load(weights.read_bytes())
-    arrays["extra"] = np.zeros(2)
-    _forge(weights, meta, arrays)
+    _forge_with_extra(weights, meta)
     with pytest.raises(ModelFileError, match=r"unused: \['extra'\]"):
         load_training_state(weights.parent)
 
     def twice(document):
         document["state"]["model"]["0.bias"] = {"$tensor": "model/0.weight"}
 
-    _forge(weights, meta, st_load(weights.read_bytes()), change=twice)
+    forge_arrays(weights, meta, st_load(weights.read_bytes()), change=twice)
     with pytest.raises(ModelFileError, match="names no unused array"):
         load_training_state(weights.parent)
 

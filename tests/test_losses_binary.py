@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bcekit import losses
 from bcekit.losses import (
-    BinaryCrossEntropy,
-    BinaryCrossEntropyWithLogits,
     binary_cross_entropy,
     binary_cross_entropy_value_and_grad,
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_value_and_grad,
 )
+from losses_support import REDUCTIONS, soft_and_hard_targets
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -20,10 +20,7 @@ RNG = np.random.default_rng(20240611)
 SHAPE = (4, 3)
 LOGITS = RNG.normal(0.0, 2.0, SHAPE)
 PROBS = RNG.uniform(0.05, 0.95, SHAPE)
-TARGETS = {
-    "soft": RNG.uniform(0.0, 1.0, SHAPE),
-    "hard": (RNG.uniform(size=SHAPE) < 0.5).astype(np.float64),
-}
+TARGETS = soft_and_hard_targets(RNG, SHAPE)
 WEIGHT = RNG.uniform(0.0, 2.0, SHAPE)
 WEIGHT[0, 0] = 0.0
 MASK = RNG.uniform(size=SHAPE) < 0.7
@@ -44,7 +41,6 @@ KNOBS = {
         "mask": MASK,
     },
 }
-REDUCTIONS = ["mean", "weighted_mean", "sum", "none"]
 PATHS = {
     "logits": (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_value_and_grad),
     "probs": (binary_cross_entropy, binary_cross_entropy_value_and_grad),
@@ -221,7 +217,7 @@ def test_pos_weight_multiplies_only_the_positive_term():
 
 def test_classes_match_functions():
     kw = {"pos_weight": [1.0, 2.0, 0.5], "label_smoothing": 0.05, "reduction": "weighted_mean"}
-    loss = BinaryCrossEntropyWithLogits(**kw)
+    loss = losses.BinaryCrossEntropyWithLogits(**kw)
     y = TARGETS["soft"]
     value, grad = loss.value_and_grad(LOGITS, y, weight=WEIGHT, mask=MASK)
     expected = binary_cross_entropy_with_logits_value_and_grad(
@@ -229,7 +225,7 @@ def test_classes_match_functions():
     )
     assert value == expected[0] == loss(LOGITS, y, weight=WEIGHT, mask=MASK)
     np.testing.assert_array_equal(grad, expected[1])
-    probs_loss = BinaryCrossEntropy(**kw)
+    probs_loss = losses.BinaryCrossEntropy(**kw)
     expected = binary_cross_entropy_value_and_grad(PROBS, y, **kw)
     assert probs_loss(PROBS, y) == expected[0]
     np.testing.assert_array_equal(probs_loss.value_and_grad(PROBS, y)[1], expected[1])

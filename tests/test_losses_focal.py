@@ -11,16 +11,14 @@ from bcekit.losses import (
     sigmoid_focal_loss,
     sigmoid_focal_loss_value_and_grad,
 )
+from losses_support import REDUCTIONS, soft_and_hard_targets
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 RNG = np.random.default_rng(99)
 SHAPE = (3, 4)
 LOGITS = RNG.normal(0.0, 2.5, SHAPE)
-TARGETS = {
-    "soft": RNG.uniform(0.0, 1.0, SHAPE),
-    "hard": (RNG.uniform(size=SHAPE) < 0.5).astype(np.float64),
-}
+TARGETS = soft_and_hard_targets(RNG, SHAPE)
 WEIGHT = RNG.uniform(0.0, 2.0, SHAPE)
 MASK = RNG.uniform(size=SHAPE) < 0.7
 KNOBS = {
@@ -30,7 +28,6 @@ KNOBS = {
     "mask": {"mask": MASK},
     "everything": {"weight": WEIGHT, "label_smoothing": 0.2, "mask": MASK},
 }
-REDUCTIONS = ["mean", "weighted_mean", "sum", "none"]
 
 
 def reference_focal(z, y, gamma, alpha):

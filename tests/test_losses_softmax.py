@@ -11,6 +11,7 @@ from bcekit.losses import (
     softmax_cross_entropy,
     softmax_cross_entropy_value_and_grad,
 )
+from losses_support import REDUCTIONS
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -29,7 +30,6 @@ KNOBS = {
     "mask": {"mask": MASK},
     "everything": {"weight": WEIGHT, "label_smoothing": 0.3, "mask": MASK},
 }
-REDUCTIONS = ["mean", "weighted_mean", "sum", "none"]
 
 
 def reference_rows(z, target_rows, s):

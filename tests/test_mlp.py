@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from bcekit.estimators import MLPClassifier
-from bcekit.estimators._base import BatchObjective, make_loss
+from bcekit.nn.gradcheck import numerical_gradient
 
 
 def _split(X, y):
@@ -103,7 +103,7 @@ def test_full_batch_adam_matches_torch(small):
 
 
 @pytest.mark.parametrize("n_labels", [1, 3])
-def test_batch_objective_value_and_gradient(small, n_labels):
+def test_batch_objective_value_and_gradient(small, n_labels, bce_batch_objective):
     """Σ_i s_i Σ_j ℓ_ij / Σ_i s_i + α/(2·Σs)·Σ‖W‖²: value by hand, gradient by differences."""
     X, y = small
     rng = np.random.default_rng(0)
@@ -117,16 +117,7 @@ def test_batch_objective_value_and_gradient(small, n_labels):
     params = net.parameters()
     matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
     pw, s, alpha = 2.0, 0.1, 0.3
-    data_loss = make_loss(
-        "binary",
-        loss="bce",
-        gamma=2.0,
-        alpha=None,
-        pos_weight=pw,
-        label_smoothing=s,
-        reduction="sum",
-    )
-    objective = BatchObjective(data_loss, matrices, alpha=alpha, per_batch=True)
+    objective = bce_batch_objective(pw, s, alpha, matrices)
 
     def value() -> float:
         return float(objective.value_and_grad(net.forward(X), Y, weight=sw)[0])
@@ -144,18 +135,8 @@ def test_batch_objective_value_and_gradient(small, n_labels):
     expected = (sw * per_element).sum() / sw.sum() + alpha / (2 * sw.sum()) * squares
     assert value_at_start == pytest.approx(expected, rel=1e-12)
 
-    h = 1e-6
     for p, analytic in zip(params, analytic_grads, strict=True):
-        numeric = np.zeros_like(p.value)
-        flat = p.value.reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + h
-            up = value()
-            flat[i] = old - h
-            down = value()
-            flat[i] = old
-            numeric.reshape(-1)[i] = (up - down) / (2 * h)
+        numeric = numerical_gradient(value, p.value, eps=1e-6)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -369,17 +350,22 @@ def _fit_quietly(model, X, y):
         return model.fit(X, y)
 
 
-def test_cosine_schedule_follows_the_formula(small):
-    X, y = small
-    model = MLPClassifier(
+def _scheduled(schedule, lr, epochs, tol):
+    """An 8-unit MLP whose patience is the whole run of ``epochs`` epochs."""
+    return MLPClassifier(
         (8,),
-        learning_rate="cosine",
-        learning_rate_init=0.01,
-        max_iter=20,
-        tol=0.0,
-        n_iter_no_change=20,
+        learning_rate=schedule,
+        learning_rate_init=lr,
+        max_iter=epochs,
+        tol=tol,
+        n_iter_no_change=epochs,
         random_state=0,
     )
+
+
+def test_cosine_schedule_follows_the_formula(small):
+    X, y = small
+    model = _scheduled("cosine", 0.01, epochs=20, tol=0.0)
     lrs = [r["lr"] for r in _fit_quietly(model, X, y).history_]
     epochs = np.arange(20)
     np.testing.assert_allclose(lrs, 0.005 * (1 + np.cos(np.pi * epochs / 20)), rtol=1e-12)
@@ -387,15 +373,7 @@ def test_cosine_schedule_follows_the_formula(small):
 
 def test_plateau_schedule_divides_by_five_after_stalled_epochs(small):
     X, y = small
-    model = MLPClassifier(
-        (8,),
-        learning_rate="plateau",
-        learning_rate_init=0.05,
-        max_iter=150,
-        tol=0.01,
-        n_iter_no_change=150,
-        random_state=0,
-    )
+    model = _scheduled("plateau", 0.05, epochs=150, tol=0.01)
     history = _fit_quietly(model, X, y).history_
     losses = np.array([r["train_loss"] for r in history])
     lrs = np.array([r["lr"] for r in history])

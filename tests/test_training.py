@@ -10,10 +10,10 @@ import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.metrics import log_loss
 
-from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import Dense, Layer, Parameter, mlp
 from bcekit.optim import SGD, Adam, StepLR, WarmupCosineLR
 from bcekit.training import Callback, StopTraining, Trainer
+from training_support import bce, bce_trainer
 
 
 def logistic_data(n=120, d=3, seed=0):
@@ -28,19 +28,25 @@ def linear_model(d=3, seed=0):
     return Dense(d, 1, random_state=seed)
 
 
-def bce(reduction="weighted_mean"):
-    return BinaryCrossEntropyWithLogits(reduction=reduction)
-
-
 def weights(model):
     return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+class BatchSpy(Callback):
+    """Keeps ``look(trainer, logs)`` after every batch in ``seen``."""
+
+    def __init__(self, look):
+        self.look, self.seen = look, []
+
+    def on_batch_end(self, trainer, batch, logs):
+        self.seen.append(self.look(trainer, logs))
 
 
 def test_full_batch_gd_lowers_the_loss_every_epoch_and_starts_at_the_initial_loss():
     X, y = logistic_data()
     model = linear_model()
     w0, b0 = model.weight.value.copy(), model.bias.value.copy()
-    trainer = Trainer(model, bce(), SGD(model.parameters(), lr=0.1), batch_size=None, max_epochs=40)
+    trainer = bce_trainer(model, 0.1, batch_size=None, max_epochs=40)
     history = trainer.fit(X, y)
     losses = history.train_loss
     assert len(losses) == 40
@@ -54,7 +60,7 @@ def test_full_batch_gd_matches_the_update_written_out():
     model = linear_model()
     w, b = model.weight.value.copy(), model.bias.value.copy()
     lr = 0.3
-    Trainer(model, bce(), SGD(model.parameters(), lr=lr), batch_size=None, max_epochs=5).fit(X, y)
+    bce_trainer(model, lr, batch_size=None, max_epochs=5).fit(X, y)
     for _ in range(5):
         r = (expit(X @ w + b) - y) / len(X)  # ∂L/∂z of the mean BCE
         w, b = w - lr * X.T @ r, b - lr * r.sum(0)
@@ -69,7 +75,7 @@ def test_epoch_losses_are_the_sample_weighted_means_over_all_batches():
     w, wv = rng.uniform(0.1, 3.0, len(X)), rng.uniform(0.1, 3.0, len(Xv))
     model = linear_model()
     # lr = 0: the weights never move, so every batch sees the same model
-    trainer = Trainer(model, bce(), SGD(model.parameters(), lr=0.0), batch_size=10, max_epochs=2)
+    trainer = bce_trainer(model, 0.0, batch_size=10, max_epochs=2)
     history = trainer.fit(X, y, sample_weight=w, validation_data=(Xv, yv, wv))
 
     def proba(A):
@@ -87,12 +93,8 @@ def test_sample_weight_two_equals_duplicating_rows_in_full_batch_gd():
     w[::3] = 2.0
     twice = np.repeat(np.arange(len(X)), w.astype(int))
     a, b = linear_model(), linear_model()
-    Trainer(a, bce(), SGD(a.parameters(), lr=0.5), batch_size=None, max_epochs=20).fit(
-        X, y, sample_weight=w
-    )
-    Trainer(b, bce(), SGD(b.parameters(), lr=0.5), batch_size=None, max_epochs=20).fit(
-        X[twice], y[twice]
-    )
+    bce_trainer(a, 0.5, batch_size=None, max_epochs=20).fit(X, y, sample_weight=w)
+    bce_trainer(b, 0.5, batch_size=None, max_epochs=20).fit(X[twice], y[twice])
     np.testing.assert_allclose(a.weight.value, b.weight.value, rtol=1e-12)
     np.testing.assert_allclose(a.bias.value, b.bias.value, rtol=1e-12)
 
@@ -101,12 +103,8 @@ def test_a_mask_is_the_same_as_leaving_the_rows_out():
     X, y = logistic_data(n=50)
     keep = np.arange(len(X)) % 4 != 0
     a, b = linear_model(), linear_model()
-    Trainer(a, bce(), SGD(a.parameters(), lr=0.5), batch_size=None, max_epochs=10).fit(
-        X, y, mask=keep.reshape(-1, 1)
-    )
-    Trainer(b, bce(), SGD(b.parameters(), lr=0.5), batch_size=None, max_epochs=10).fit(
-        X[keep], y[keep]
-    )
+    bce_trainer(a, 0.5, batch_size=None, max_epochs=10).fit(X, y, mask=keep.reshape(-1, 1))
+    bce_trainer(b, 0.5, batch_size=None, max_epochs=10).fit(X[keep], y[keep])
     np.testing.assert_allclose(a.weight.value, b.weight.value, rtol=1e-12)
 
 
@@ -115,15 +113,7 @@ def test_same_seed_same_weights_different_seed_different_weights():
 
     def train(seed):
         model = mlp(4, [8], 1, random_state=0)
-        trainer = Trainer(
-            model,
-            bce(),
-            Adam(model.parameters(), lr=0.01),
-            batch_size=16,
-            max_epochs=3,
-            random_state=seed,
-        )
-        trainer.fit(X, y)
+        bce_trainer(model, 0.01, Adam, batch_size=16, max_epochs=3, random_state=seed).fit(X, y)
         return weights(model)
 
     first, again, other = train(7), train(7), train(8)
@@ -134,35 +124,14 @@ def test_same_seed_same_weights_different_seed_different_weights():
 
 def test_no_shuffle_visits_rows_in_order():
     X, y = logistic_data(n=30)
-    seen = []
-
-    class Spy(Callback):
-        def on_batch_end(self, trainer, batch, logs):
-            seen.append(logs["size"])
-
+    spy = BatchSpy(lambda trainer, logs: logs["size"])
     model = linear_model()
-    Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.1),
-        batch_size=8,
-        max_epochs=1,
-        shuffle=False,
-        callbacks=[Spy()],
-    ).fit(X, y)
-    assert seen == [8, 8, 8, 6]
+    bce_trainer(model, batch_size=8, max_epochs=1, shuffle=False, callbacks=[spy]).fit(X, y)
+    assert spy.seen == [8, 8, 8, 6]
     # without shuffling the result does not depend on the seed
     a, b = linear_model(), linear_model()
     for m, seed in ((a, 1), (b, 2)):
-        Trainer(
-            m,
-            bce(),
-            SGD(m.parameters(), lr=0.1),
-            batch_size=8,
-            max_epochs=2,
-            shuffle=False,
-            random_state=seed,
-        ).fit(X, y)
+        bce_trainer(m, batch_size=8, max_epochs=2, shuffle=False, random_state=seed).fit(X, y)
     np.testing.assert_array_equal(a.weight.value, b.weight.value)
 
 
@@ -170,15 +139,7 @@ def test_early_stopping_on_training_loss_counts_patience_epochs():
     X, y = logistic_data()
     model = linear_model()
     # lr = 0 and a fixed order: every epoch has exactly the first epoch's loss
-    trainer = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.0),
-        max_epochs=50,
-        shuffle=False,
-        early_stopping=True,
-        patience=4,
-    )
+    trainer = bce_trainer(model, 0.0, max_epochs=50, shuffle=False, early_stopping=True, patience=4)
     history = trainer.fit(X, y)
     assert len(history) == 1 + 4
     assert history.stopped_early and history.best_epoch == 1
@@ -187,33 +148,21 @@ def test_early_stopping_on_training_loss_counts_patience_epochs():
 def test_step_schedule_sets_the_rate_per_epoch():
     X, y = logistic_data()
     model = linear_model()
-    trainer = Trainer(
-        model, bce(), SGD(model.parameters(), lr=0.4), max_epochs=5, scheduler=StepLR(2, gamma=0.5)
-    )
+    trainer = bce_trainer(model, 0.4, max_epochs=5, scheduler=StepLR(2, gamma=0.5))
     history = trainer.fit(X, y)
     assert history.lr == pytest.approx([0.4, 0.4, 0.2, 0.2, 0.1])
 
 
 def test_batch_schedule_sets_the_rate_before_each_step():
     X, y = logistic_data(n=40)
-    seen = []
-
-    class Spy(Callback):
-        def on_batch_end(self, trainer, batch, logs):
-            seen.append(trainer.optimizer.lr)
-
+    spy = BatchSpy(lambda trainer, logs: trainer.optimizer.lr)
     model = linear_model()
     schedule = WarmupCosineLR(3, 10, base_lr=1.0)
-    Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.5),
-        batch_size=10,
-        max_epochs=3,
-        scheduler=schedule,
-        callbacks=[Spy()],
-    ).fit(X, y)
-    assert seen == pytest.approx([schedule.lr_at(s) for s in range(12)])
+    trainer = bce_trainer(
+        model, 0.5, batch_size=10, max_epochs=3, scheduler=schedule, callbacks=[spy]
+    )
+    trainer.fit(X, y)
+    assert spy.seen == pytest.approx([schedule.lr_at(s) for s in range(12)])
 
 
 def test_clip_norm_bounds_every_step():
@@ -222,9 +171,7 @@ def test_clip_norm_bounds_every_step():
     model = linear_model()
     before = np.concatenate([model.weight.value.ravel(), model.bias.value])
     lr, clip = 0.1, 0.05
-    trainer = Trainer(
-        model, bce(), SGD(model.parameters(), lr=lr), batch_size=None, max_epochs=1, clip_norm=clip
-    )
+    trainer = bce_trainer(model, lr, batch_size=None, max_epochs=1, clip_norm=clip)
     trainer.fit(X, y)
     after = np.concatenate([model.weight.value.ravel(), model.bias.value])
     assert np.linalg.norm(after - before) == pytest.approx(lr * clip, rel=1e-10)
@@ -252,14 +199,7 @@ def test_callbacks_see_every_hook_in_order_and_can_add_metrics():
             events.append("train_end")
 
     model = linear_model()
-    history = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.1),
-        batch_size=10,
-        max_epochs=2,
-        callbacks=[Recorder()],
-    ).fit(X, y)
+    history = bce_trainer(model, batch_size=10, max_epochs=2, callbacks=[Recorder()]).fit(X, y)
     assert events == [
         "train_begin",
         "epoch_begin 1",
@@ -289,43 +229,28 @@ def test_a_callback_can_stop_training():
                 raise StopTraining
 
     model = linear_model()
-    history = Trainer(
-        model, bce(), SGD(model.parameters(), lr=0.1), max_epochs=10, callbacks=[StopAtThree()]
-    ).fit(X, y)
+    history = bce_trainer(model, max_epochs=10, callbacks=[StopAtThree()]).fit(X, y)
     assert len(history) == 3 and history.stopped_early
-    history = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.1),
-        batch_size=5,
-        max_epochs=10,
-        callbacks=[StopMidEpoch()],
-    ).fit(X, y)
+    history = bce_trainer(model, batch_size=5, max_epochs=10, callbacks=[StopMidEpoch()]).fit(X, y)
     assert len(history) == 1 and history.stopped_early
 
 
 def test_model_trains_in_train_mode_and_ends_in_eval_mode():
     X, y = logistic_data(n=20)
-    modes = []
-
-    class Spy(Callback):
-        def on_batch_end(self, trainer, batch, logs):
-            modes.append(trainer.model.training)
-
+    spy = BatchSpy(lambda trainer, logs: trainer.model.training)
     model = mlp(3, [4], 1, dropout=0.2, random_state=0)
     Trainer(
-        model, bce(), Adam(model.parameters()), batch_size=10, max_epochs=2, callbacks=[Spy()]
+        model, bce(), Adam(model.parameters()), batch_size=10, max_epochs=2, callbacks=[spy]
     ).fit(X, y, validation_data=(X, y))
-    assert modes == [True] * 4
+    assert spy.seen == [True] * 4
     assert model.training is False
 
 
 def test_float32_model_trains_in_float32():
     X, y = logistic_data()
     model = mlp(3, [5], 1, dtype=np.float32, random_state=0)
-    history = Trainer(
-        model, bce(), Adam(model.parameters(), lr=0.05), batch_size=32, max_epochs=5
-    ).fit(X.astype(np.float32), y.astype(np.float32))
+    trainer = bce_trainer(model, 0.05, Adam, batch_size=32, max_epochs=5)
+    history = trainer.fit(X.astype(np.float32), y.astype(np.float32))
     assert all(p.value.dtype == np.float32 for p in model.parameters())
     assert history.train_loss[-1] < history.train_loss[0]
 
@@ -347,7 +272,7 @@ def test_float32_model_trains_in_float32():
 def test_bad_trainer_arguments_are_named(kwargs, error, message):
     model = linear_model()
     with pytest.raises(error, match=message):
-        Trainer(model, bce(), SGD(model.parameters(), lr=0.1), **kwargs)
+        bce_trainer(model, **kwargs)
 
 
 def test_bad_parts_are_rejected():
@@ -382,7 +307,7 @@ def test_bad_parts_are_rejected():
 def test_bad_data_is_named(fit_kwargs, error, message):
     X, y = logistic_data()
     model = linear_model()
-    trainer = Trainer(model, bce(), SGD(model.parameters(), lr=0.1), max_epochs=1)
+    trainer = bce_trainer(model, max_epochs=1)
     args = {"X": X, "y": y, **fit_kwargs}
     with pytest.raises(error, match=message):
         trainer.fit(args.pop("X"), args.pop("y"), **args)
@@ -413,13 +338,6 @@ def test_sparse_rows_are_batched_without_densifying_the_data():
     results = []
     for data in (X, sp.csr_matrix(X)):
         model = SparseLinear(5)
-        Trainer(
-            model,
-            bce(),
-            SGD(model.parameters(), lr=0.2),
-            batch_size=16,
-            max_epochs=3,
-            random_state=0,
-        ).fit(data, y)
+        bce_trainer(model, 0.2, batch_size=16, max_epochs=3, random_state=0).fit(data, y)
         results.append(model.params["weight"].value)
     np.testing.assert_allclose(results[1], results[0], rtol=1e-12)

@@ -8,14 +8,10 @@ import signal
 import numpy as np
 import pytest
 
-from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import Dense, Layer, mlp
-from bcekit.optim import SGD, Adam, StepLR
-from bcekit.training import Callback, Trainer, TrainingDivergedError, TrainingInterrupted
-
-
-def bce():
-    return BinaryCrossEntropyWithLogits(reduction="weighted_mean")
+from bcekit.optim import Adam, StepLR
+from bcekit.training import Callback, TrainingDivergedError, TrainingInterrupted
+from training_support import bce, bce_trainer
 
 
 def overfitting_data():
@@ -53,25 +49,25 @@ def all_finite(model):
     return all(np.isfinite(p.value).all() for p in model.parameters())
 
 
+def zero_weight_unit():
+    model = Dense(1, 1, random_state=0)
+    model.weight.value[:] = 0.0
+    return model
+
+
+def early_stopping_trainer(model, **kwargs):
+    """Full-batch SGD at rate 0.5 for up to 200 epochs, stopped on the validation loss."""
+    return bce_trainer(model, 0.5, batch_size=None, max_epochs=200, early_stopping=True, **kwargs)
+
+
 # --- early stopping --------------------------------------------------------------------------
 
 
 def test_early_stopping_restores_the_best_epoch():
     X, y, Xv, yv = overfitting_data()
-    model = Dense(1, 1, random_state=0)
-    model.weight.value[:] = 0.0
+    model = zero_weight_unit()
     snaps = Snapshots()
-    trainer = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.5),
-        batch_size=None,
-        max_epochs=200,
-        early_stopping=True,
-        patience=5,
-        tol=0.0,
-        callbacks=[snaps],
-    )
+    trainer = early_stopping_trainer(model, patience=5, tol=0.0, callbacks=[snaps])
     history = trainer.fit(X, y, validation_data=(Xv, yv))
     best = history.best_epoch
     val = history.val_loss
@@ -87,48 +83,21 @@ def test_without_restore_best_the_last_weights_stay():
     X, y, Xv, yv = overfitting_data()
     model = Dense(1, 1, random_state=0)
     snaps = Snapshots()
-    history = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.5),
-        batch_size=None,
-        max_epochs=200,
-        early_stopping=True,
-        patience=5,
-        tol=0.0,
-        restore_best=False,
-        callbacks=[snaps],
-    ).fit(X, y, validation_data=(Xv, yv))
+    trainer = early_stopping_trainer(
+        model, patience=5, tol=0.0, restore_best=False, callbacks=[snaps]
+    )
+    history = trainer.fit(X, y, validation_data=(Xv, yv))
     assert_weights_equal(model, snaps.at[len(history)])
 
 
 def test_tol_counts_small_improvements_as_none():
     X, y, Xv, yv = overfitting_data()
-    model = Dense(1, 1, random_state=0)
-    model.weight.value[:] = 0.0
-    strict = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.5),
-        batch_size=None,
-        max_epochs=200,
-        early_stopping=True,
-        patience=3,
-        tol=0.0,
-    )
+    model = zero_weight_unit()
+    strict = early_stopping_trainer(model, patience=3, tol=0.0)
     n_strict = len(strict.fit(X, y, validation_data=(Xv, yv)))
     model.weight.value[:] = 0.0
     model.bias.value[:] = 0.0
-    loose = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.5),
-        batch_size=None,
-        max_epochs=200,
-        early_stopping=True,
-        patience=3,
-        tol=1e-2,
-    )
+    loose = early_stopping_trainer(model, patience=3, tol=1e-2)
     assert len(loose.fit(X, y, validation_data=(Xv, yv))) < n_strict
 
 
@@ -140,14 +109,7 @@ def test_a_huge_learning_rate_raises_and_leaves_the_starting_weights():
     X, y = rng.standard_normal((64, 4)), (rng.random((64, 1)) < 0.5).astype(np.float64)
     model = mlp(4, [8], 1, random_state=0)
     start = model.state_dict()
-    trainer = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=1e300),
-        batch_size=16,
-        max_epochs=5,
-        restore_best=False,
-    )
+    trainer = bce_trainer(model, 1e300, batch_size=16, max_epochs=5, restore_best=False)
     with pytest.raises(TrainingDivergedError, match="Lower the learning rate") as info:
         trainer.fit(X, y)
     err = info.value
@@ -164,14 +126,9 @@ def test_divergence_later_in_training_restores_the_best_epoch():
     model = mlp(4, [8], 1, random_state=0)
     snaps = Snapshots()
     # three sane epochs, then the rate jumps by 1e250
-    trainer = Trainer(
-        model,
-        bce(),
-        Adam(model.parameters(), lr=0.01),
-        batch_size=16,
-        max_epochs=10,
-        scheduler=StepLR(3, gamma=1e250),
-        callbacks=[snaps],
+    jump = StepLR(3, gamma=1e250)
+    trainer = bce_trainer(
+        model, 0.01, Adam, batch_size=16, max_epochs=10, scheduler=jump, callbacks=[snaps]
     )
     with pytest.raises(TrainingDivergedError) as info:
         trainer.fit(X, y, validation_data=(X[:20], y[:20]))
@@ -242,16 +199,9 @@ def test_non_finite_values_are_caught_where_they_appear(
 ):
     rng = np.random.default_rng(2)
     X, y = rng.standard_normal((40, 3)), (rng.random((40, 1)) < 0.5).astype(np.float64)
-    model = model_factory()
-    snaps = Snapshots()
-    trainer = Trainer(
-        model,
-        loss_factory(),
-        SGD(model.parameters(), lr=0.1),
-        batch_size=10,
-        max_epochs=5,
-        clip_norm=clip_norm,
-        callbacks=[snaps],
+    model, loss, snaps = model_factory(), loss_factory(), Snapshots()
+    trainer = bce_trainer(
+        model, loss=loss, batch_size=10, max_epochs=5, clip_norm=clip_norm, callbacks=[snaps]
     )
     with pytest.raises(TrainingDivergedError) as info:
         trainer.fit(X, y)
@@ -273,16 +223,8 @@ def test_keyboard_interrupt_from_a_callback_returns_with_the_best_weights():
             if trainer.epoch == 30 and batch == 2:  # in the middle of epoch 31
                 raise KeyboardInterrupt
 
-    model = Dense(1, 1, random_state=0)
-    model.weight.value[:] = 0.0
-    trainer = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.5),
-        batch_size=50,
-        max_epochs=100,
-        callbacks=[snaps, CtrlC()],
-    )
+    model = zero_weight_unit()
+    trainer = bce_trainer(model, 0.5, batch_size=50, max_epochs=100, callbacks=[snaps, CtrlC()])
     with pytest.warns(TrainingInterrupted, match="30 completed epochs"):
         history = trainer.fit(X, y, validation_data=(Xv, yv))
     assert history.interrupted and len(history) == 30
@@ -303,14 +245,8 @@ def test_ctrl_c_stops_after_the_current_batch():
                 os.kill(os.getpid(), signal.SIGINT)
 
     model = Dense(1, 1, random_state=0)
-    trainer = Trainer(
-        model,
-        bce(),
-        SGD(model.parameters(), lr=0.5),
-        batch_size=50,
-        max_epochs=10,
-        restore_best=False,
-        callbacks=[SendSigint()],
+    trainer = bce_trainer(
+        model, 0.5, batch_size=50, max_epochs=10, restore_best=False, callbacks=[SendSigint()]
     )
     with pytest.warns(TrainingInterrupted, match="its current weights"):
         history = trainer.fit(X, y)

@@ -9,6 +9,7 @@ import click
 
 from bcekit.cli.errors import CLIError
 from bcekit.cli.options import global_options, held_out_option, output_option, seed_option
+from bcekit.cli.tabular import model_option, table_options
 
 EPILOG = """\b
 Examples:
@@ -43,19 +44,8 @@ SUMMARY = {
 @click.argument("data", required=False, type=click.Path(path_type=Path))
 @click.option("--target", metavar="COL", help="The binary label column (with DATA).")
 @output_option("Report folder; created when the run ends.")
-@click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")
-@click.option("--one-hot", is_flag=True, help="One-hot encode text columns.")
-@click.option(
-    "--impute", type=click.Choice(["mean", "median"]), help="Fill missing numbers this way."
-)
-@click.option(
-    "--model",
-    "base",
-    type=click.Choice(["mlp", "logistic"]),
-    default="mlp",
-    show_default=True,
-    help="Base model trained with BCE.",
-)
+@table_options
+@model_option("base", ["mlp", "logistic"], "mlp", "Base model trained with BCE.")
 @click.option(
     "--imbalance",
     type=click.Choice(["balanced", "focal", "both", "none", "auto"]),

@@ -4,7 +4,7 @@ Images are read with Pillow and scaled by the range of their pixel type, so the 
 always gives the same array: 8-bit images are divided by 255, 16-bit greyscale images by
 65535, and floating-point greyscale images (TIFF) are used as they are. Greyscale images give
 ``(H, W)`` arrays; every other mode (palette, RGBA, CMYK, ...) is converted to RGB and gives
-``(H, W, 3)``.
+``(H, W, 3)``. A file that Pillow cannot read raises ``ValueError`` naming it.
 
 Mask files hold one label per pixel, read as they are. :func:`binary_masks` turns a stack
 of them into the 0/1 masks (255 = ignore) that :class:`bcekit.SegmentationNet` trains on.
@@ -58,13 +58,7 @@ def _open(path: Path) -> Any:
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """An image file as float32 in [0, 1]: ``(H, W)`` for greyscale, else ``(H, W, 3)``.
-
-    Raises
-    ------
-    ValueError
-        If Pillow cannot read the file.
-    """
+    """An image file as float32 in [0, 1]: ``(H, W)`` for greyscale, else ``(H, W, 3)``."""
     with _open(Path(path)) as image:
         if image.mode in _GREY_MODES:
             scale = _GREY_MODES[image.mode]
@@ -76,13 +70,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """A mask file's labels as a 2-D integer array (colour masks are read as grey levels).
-
-    Raises
-    ------
-    ValueError
-        If Pillow cannot read the file.
-    """
+    """A mask file's labels as a 2-D integer array (colour masks are read as grey levels)."""
     with _open(Path(path)) as image:
         if image.mode not in _GREY_MODES and image.mode != "I":
             image = image.convert("L")

@@ -54,7 +54,7 @@ import numpy as np
 
 from bcekit.io.codec import decode_value, encode_value, plain_dtype
 from bcekit.io.reading import ModelFileError
-from bcekit.io.verified import read_verified, write_verified
+from bcekit.io.verified import FileFormat, read_verified, write_verified
 
 __all__ = [
     "FORMAT_VERSION",
@@ -84,6 +84,7 @@ _REQUIRED_KEYS = (
     "history",
     "extra",
 )
+_FORMAT = FileFormat(FORMAT_NAME, FORMAT_VERSION, _REQUIRED_KEYS, "model", "load it", 2)
 
 # What rebuilding an estimator from a file that does not fit together raises.
 _STATE_ERRORS = (KeyError, ValueError, TypeError, IndexError, AttributeError, ArithmeticError)
@@ -193,15 +194,7 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> tuple[Path, Path]:
         "extra": encode_value(state_meta() if callable(state_meta) else {}, "_state_meta()"),
     }
     weights_path, meta_path = model_paths(path)
-    write_verified(
-        weights_path,
-        meta_path,
-        arrays,
-        body,
-        format_name=FORMAT_NAME,
-        format_version=FORMAT_VERSION,
-        indent=2,
-    )
+    write_verified(weights_path, meta_path, arrays, body, _FORMAT)
     return weights_path, meta_path
 
 
@@ -236,16 +229,7 @@ def load(path: str | os.PathLike[str]) -> Any:
                 f"({sorted(_REGISTRY)})"
             )
 
-    document, arrays = read_verified(
-        weights_path,
-        meta_path,
-        format_name=FORMAT_NAME,
-        format_version=FORMAT_VERSION,
-        required_keys=_REQUIRED_KEYS,
-        kind="model",
-        action="load it",
-        check=check_class,
-    )
+    document, arrays = read_verified(weights_path, meta_path, _FORMAT, check=check_class)
     _check_finite(arrays, weights_path)
     try:
         meta = {

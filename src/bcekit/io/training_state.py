@@ -29,7 +29,7 @@ import numpy as np
 
 from bcekit.io.codec import decode_value, encode_value, hashable
 from bcekit.io.reading import ModelFileError
-from bcekit.io.verified import read_verified, write_verified
+from bcekit.io.verified import FileFormat, read_verified, write_verified
 
 __all__ = ["STATE_FILES", "load_training_state", "save_training_state", "state_paths"]
 
@@ -37,6 +37,9 @@ FORMAT_NAME = "bcekit-training-state"
 FORMAT_VERSION = 1
 STATE_FILES = ("state.safetensors", "state.json")
 _REQUIRED_KEYS = ("format", "format_version", "state", "arrays", "sha256")
+_FORMAT = FileFormat(
+    FORMAT_NAME, FORMAT_VERSION, _REQUIRED_KEYS, "training-state", "resume from it", 1
+)
 _TENSOR = "$tensor"
 
 
@@ -79,15 +82,7 @@ def save_training_state(
     arrays: dict[str, np.ndarray] = {}
     body = _split(state, "", arrays)
     weights_path, meta_path = state_paths(directory)
-    write_verified(
-        weights_path,
-        meta_path,
-        arrays,
-        {"state": body},
-        format_name=FORMAT_NAME,
-        format_version=FORMAT_VERSION,
-        indent=1,
-    )
+    write_verified(weights_path, meta_path, arrays, {"state": body}, _FORMAT)
     return weights_path, meta_path
 
 
@@ -113,15 +108,7 @@ def load_training_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
         written by a newer format version.
     """
     weights_path, meta_path = state_paths(directory)
-    document, arrays = read_verified(
-        weights_path,
-        meta_path,
-        format_name=FORMAT_NAME,
-        format_version=FORMAT_VERSION,
-        required_keys=_REQUIRED_KEYS,
-        kind="training-state",
-        action="resume from it",
-    )
+    document, arrays = read_verified(weights_path, meta_path, _FORMAT)
     used: set[str] = set()
     try:
         state = _join(document["state"], arrays, used)

@@ -18,7 +18,7 @@ import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from bcekit.io.atomic import atomic_directory, atomic_write
 from bcekit.io.codec import plain_dtype
 from bcekit.io.reading import ModelFileError, read_json_file, read_regular_file
 
-__all__ = ["read_verified", "write_verified"]
+__all__ = ["FileFormat", "read_verified", "write_verified"]
 
 # Room for the safetensors header: its 8-byte length, then JSON with each array's offsets.
 _HEADER_BASE = 64 * 1024
@@ -35,15 +35,29 @@ _HEADER_PER_ARRAY = 1024
 _MAX_NDIM = 32
 
 
+class FileFormat(NamedTuple):
+    """One kind of verified pair: what frames its JSON and how its messages name it."""
+
+    #: The JSON's ``format`` value, e.g. ``"bcekit-model"``.
+    name: str
+    #: The newest ``format_version`` this bcekit writes and reads.
+    version: int
+    #: Keys the JSON must hold.
+    required_keys: tuple[str, ...]
+    #: Names the file in messages: ``"model"``, ``"training-state"``.
+    kind: str
+    #: What an older bcekit must be upgraded to do: ``"load it"``.
+    action: str
+    #: JSON indentation when writing.
+    indent: int
+
+
 def write_verified(
     weights_path: Path,
     meta_path: Path,
     arrays: dict[str, np.ndarray],
     body: dict[str, Any],
-    *,
-    format_name: str,
-    format_version: int,
-    indent: int,
+    file_format: FileFormat,
 ) -> None:
     """Write ``arrays`` as safetensors and ``body`` as JSON, framed by the format name and
     version, the bcekit version, the array manifest and the SHA-256 of the weights.
@@ -59,14 +73,14 @@ def write_verified(
 
     payload = st_save(arrays)
     document = {
-        "format": format_name,
-        "format_version": format_version,
+        "format": file_format.name,
+        "format_version": file_format.version,
         "bcekit_version": bcekit.__version__,
         **body,
         "arrays": {k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()},
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    text = json.dumps(document, indent=indent, allow_nan=False) + "\n"
+    text = json.dumps(document, indent=file_format.indent, allow_nan=False) + "\n"
     directory = weights_path.parent
     if directory.exists():
         _write_pair(weights_path, meta_path, payload, text)
@@ -85,41 +99,39 @@ def _write_pair(weights_path: Path, meta_path: Path, payload: bytes, text: str) 
 def read_verified(
     weights_path: Path,
     meta_path: Path,
+    file_format: FileFormat,
     *,
-    format_name: str,
-    format_version: int,
-    required_keys: tuple[str, ...],
-    kind: str,
-    action: str,
     check: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and verify a pair written by :func:`write_verified`: ``(document, arrays)``.
 
-    Checks, in order: the JSON is an object of format ``format_name`` at a version this
-    bcekit reads (else "upgrade bcekit to ``action``"), it has ``required_keys``, it passes
+    Checks, in order: the JSON is an object of format ``file_format.name`` at a version this
+    bcekit reads (else "upgrade bcekit to ``action``"), it has the required keys, it passes
     ``check``, its manifest is well formed; then (only then) the weights are read, within
     the size the manifest allows, and must match the SHA-256, be readable safetensors, and
-    hold exactly the arrays the manifest lists. ``kind`` names the file in messages
-    ("model", "training-state"). Raises :class:`ModelFileError`, or
+    hold exactly the arrays the manifest lists. ``file_format.kind`` names the file in
+    messages ("model", "training-state"). Raises :class:`ModelFileError`, or
     :class:`FileNotFoundError` when a file is missing.
     """
     from safetensors.numpy import load as st_load
 
     import bcekit
 
+    kind = file_format.kind
     document = read_json_file(meta_path)
     if not isinstance(document, dict):
         raise ModelFileError(f"{meta_path} must hold a JSON object; got {type(document).__name__}")
     version = document.get("format_version")
-    if document.get("format") != format_name or not isinstance(version, int):
+    if document.get("format") != file_format.name or not isinstance(version, int):
         raise ModelFileError(f"{meta_path} is not a bcekit {kind} file")
-    if version > format_version:
+    if version > file_format.version:
         raise ModelFileError(
             f"{meta_path} was written in {kind} format version {version} by bcekit "
             f"{document.get('bcekit_version', '?')!s:.40}; this bcekit {bcekit.__version__} "
-            f"reads {kind} format versions up to {format_version}: upgrade bcekit to {action}"
+            f"reads {kind} format versions up to {file_format.version}: upgrade bcekit to "
+            f"{file_format.action}"
         )
-    missing = [k for k in required_keys if k not in document]
+    missing = [k for k in file_format.required_keys if k not in document]
     if missing:
         raise ModelFileError(f"{meta_path} lacks the keys {missing}")
     if check is not None:

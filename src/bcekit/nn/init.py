@@ -68,15 +68,13 @@ def _normal(shape, std, random_state, dtype) -> np.ndarray:
     return as_generator(random_state).normal(0.0, std, size=shape).astype(dtype)
 
 
-def glorot_uniform(
-    shape: tuple[int, ...],
-    *,
-    fan_in: int | None = None,
-    fan_out: int | None = None,
-    random_state: Any = None,
-    dtype: DTypeLike = np.float64,
-) -> np.ndarray:
-    """Glorot uniform: ``W ~ U(−a, a)`` with ``a = √(6 / (fan_in + fan_out))``.
+_SUMMARIES = {
+    "glorot_uniform": "Glorot uniform: ``W ~ U(−a, a)`` with ``a = √(6 / (fan_in + fan_out))``.",
+    "glorot_normal": "Glorot normal: ``W ~ N(0, 2 / (fan_in + fan_out))``.",
+    "he_uniform": "He uniform: ``W ~ U(−a, a)`` with ``a = √(6 / fan_in)``.",
+    "he_normal": "He normal: ``W ~ N(0, 2 / fan_in)``.",
+}
+_PARAMETERS = """
 
     Parameters
     ----------
@@ -92,49 +90,39 @@ def glorot_uniform(
     Returns
     -------
     ndarray
-        Weights with variance ``2 / (fan_in + fan_out)``.
+        Weights with variance ``2 / (fan_in + fan_out)`` (Glorot) or ``2 / fan_in`` (He).
     """
-    fi, fo = _fans(tuple(shape), fan_in, fan_out)
-    return _uniform(shape, np.sqrt(6.0 / (fi + fo)), random_state, dtype)
 
 
-def glorot_normal(
-    shape: tuple[int, ...],
-    *,
-    fan_in: int | None = None,
-    fan_out: int | None = None,
-    random_state: Any = None,
-    dtype: DTypeLike = np.float64,
-) -> np.ndarray:
-    """Glorot normal: ``W ~ N(0, 2 / (fan_in + fan_out))``. Arguments as :func:`glorot_uniform`."""
-    fi, fo = _fans(tuple(shape), fan_in, fan_out)
-    return _normal(shape, np.sqrt(2.0 / (fi + fo)), random_state, dtype)
+def _initializer(
+    name: str, draw: Callable[..., np.ndarray], spread: Callable[[int, int], float]
+) -> Callable[..., np.ndarray]:
+    """The public initialiser ``name``: ``draw`` at ``spread(fan_in, fan_out)``.
+
+    ``spread`` is the uniform half-width ``a`` or the normal ``σ``; all four initialisers
+    share one signature and one parameter description.
+    """
+
+    def initializer(
+        shape: tuple[int, ...],
+        *,
+        fan_in: int | None = None,
+        fan_out: int | None = None,
+        random_state: Any = None,
+        dtype: DTypeLike = np.float64,
+    ) -> np.ndarray:
+        fi, fo = _fans(tuple(shape), fan_in, fan_out)
+        return draw(shape, spread(fi, fo), random_state, dtype)
+
+    initializer.__name__ = initializer.__qualname__ = name
+    initializer.__doc__ = _SUMMARIES[name] + _PARAMETERS
+    return initializer
 
 
-def he_uniform(
-    shape: tuple[int, ...],
-    *,
-    fan_in: int | None = None,
-    fan_out: int | None = None,
-    random_state: Any = None,
-    dtype: DTypeLike = np.float64,
-) -> np.ndarray:
-    """He uniform: ``W ~ U(−a, a)`` with ``a = √(6 / fan_in)``, variance ``2 / fan_in``."""
-    fi, _ = _fans(tuple(shape), fan_in, fan_out)
-    return _uniform(shape, np.sqrt(6.0 / fi), random_state, dtype)
-
-
-def he_normal(
-    shape: tuple[int, ...],
-    *,
-    fan_in: int | None = None,
-    fan_out: int | None = None,
-    random_state: Any = None,
-    dtype: DTypeLike = np.float64,
-) -> np.ndarray:
-    """He normal: ``W ~ N(0, 2 / fan_in)``. Arguments as :func:`glorot_uniform`."""
-    fi, _ = _fans(tuple(shape), fan_in, fan_out)
-    return _normal(shape, np.sqrt(2.0 / fi), random_state, dtype)
+glorot_uniform = _initializer("glorot_uniform", _uniform, lambda fi, fo: np.sqrt(6.0 / (fi + fo)))
+glorot_normal = _initializer("glorot_normal", _normal, lambda fi, fo: np.sqrt(2.0 / (fi + fo)))
+he_uniform = _initializer("he_uniform", _uniform, lambda fi, fo: np.sqrt(6.0 / fi))
+he_normal = _initializer("he_normal", _normal, lambda fi, fo: np.sqrt(2.0 / fi))
 
 
 INITIALIZERS: dict[str, Callable[..., np.ndarray]] = {

@@ -1,4 +1,4 @@
-"""A fitted :class:`bcekit.AnomalyClassifier`: base logits, calibration, tuned threshold.
+"""A fitted :class:`bcekit.AnomalyClassifier` in ONNX: its base logits to calibrated log-odds.
 
 As :meth:`~bcekit.AnomalyClassifier.predict_proba` computes it, in float64 after the base
 model: the raw score :math:`s` (the base model's logit) becomes calibrated log-odds
@@ -21,50 +21,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
-from bcekit.estimators._base import BINARY
 from bcekit.estimators.anomaly import _EPS
-from bcekit.estimators.mlp import MLPClassifier
 from bcekit.onnx.graph import Graph, element_type
-from bcekit.onnx.heads import emit_head
-from bcekit.onnx.linear import logistic_logits
-from bcekit.onnx.mlp import mlp_logits
 
 _F64 = np.dtype(np.float64)
 
 
-def emit_anomaly(
-    g: Graph,
-    model: Any,
-    x: str,
-    dtype: np.dtype,
-    *,
-    label: str,
-    probabilities: str,
-    classes: Any = None,
-) -> None:
-    """Nodes from the input ``x`` (``(N, n_features)`` of ``dtype``) to both outputs.
+def anomaly_log_odds(g: Graph, model: Any, z: str, z_dtype: np.dtype) -> str:
+    """The calibrated float64 log-odds :math:`ℓ` from the base model's logits ``z``.
 
-    ``classes`` replaces ``model.classes_`` as the labels (for a model trained on 0/1 codes).
+    ``model`` is a fitted AnomalyClassifier; :func:`bcekit.onnx.classifiers.emit_classifier`
+    builds ``z`` (of ``z_dtype``) and compares :math:`ℓ` with ``threshold_log_odds_``.
     """
-    check_is_fitted(model, "threshold_log_odds_")
-    base = model.base_estimator_
-    logits = mlp_logits if isinstance(base, MLPClassifier) else logistic_logits
-    z, z_dtype = logits(g, base, x, dtype)
     score = g.cast(z, _F64, z_dtype)
-    log_odds = _calibrate(g, score, model.calibration_, np.asarray(model.calibration_params_))
-    emit_head(
-        g,
-        log_odds,
-        BINARY,
-        model.classes_ if classes is None else classes,
-        dtype=_F64,
-        out_dtype=dtype,
-        label=label,
-        probabilities=probabilities,
-        threshold=float(model.threshold_log_odds_),
-    )
+    return _calibrate(g, score, model.calibration_, np.asarray(model.calibration_params_))
 
 
 def _calibrate(g: Graph, s: str, method: str | None, params: np.ndarray) -> str:

@@ -16,7 +16,7 @@ from bcekit.estimators._base import MULTILABEL
 from bcekit.estimators.anomaly import AnomalyClassifier
 from bcekit.estimators.logistic import LogisticRegression
 from bcekit.estimators.mlp import MLPClassifier
-from bcekit.onnx.anomaly import emit_anomaly
+from bcekit.onnx.anomaly import anomaly_log_odds
 from bcekit.onnx.graph import Graph
 from bcekit.onnx.heads import class_labels, emit_head
 from bcekit.onnx.linear import logistic_logits
@@ -91,18 +91,24 @@ def emit_classifier(
         Labels to write instead of ``model.classes_`` (same length).
     """
     check_tabular(model)
-    if isinstance(model, AnomalyClassifier):
-        emit_anomaly(g, model, x, dtype, label=label, probabilities=probabilities, classes=classes)
-        return
-    logits = mlp_logits if isinstance(model, MLPClassifier) else logistic_logits
-    z, z_dtype = logits(g, model, x, dtype)
+    anomaly = isinstance(model, AnomalyClassifier)
+    if anomaly:
+        check_is_fitted(model, "threshold_log_odds_")
+    base = model.base_estimator_ if anomaly else model
+    logits = mlp_logits if isinstance(base, MLPClassifier) else logistic_logits
+    z, z_dtype = logits(g, base, x, dtype)
+    threshold = 0.0
+    if anomaly:  # the base model's logit, calibrated, against the tuned threshold
+        z, z_dtype = anomaly_log_odds(g, model, z, z_dtype), np.dtype(np.float64)
+        threshold = float(model.threshold_log_odds_)
     emit_head(
         g,
         z,
-        model.target_type_,
+        target_kind(model),
         model.classes_ if classes is None else classes,
         dtype=z_dtype,
         out_dtype=dtype,
         label=label,
         probabilities=probabilities,
+        threshold=threshold,
     )

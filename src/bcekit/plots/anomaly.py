@@ -43,6 +43,16 @@ FIGURE_FILES = {
 _POINT_STYLE = {"marker": "o", "color": "C3", "markersize": 8, "zorder": 3, "linestyle": "none"}
 
 
+def _curve_with_point(display_class, y_true, y_score, sample_weight, ax, point, label, where):
+    """The curve of ``display_class`` with the threshold's ``point`` marked and labelled."""
+    display = display_class.from_predictions(
+        y_true, y_score, sample_weight=sample_weight, ax=ax, plot_chance_level=True
+    )
+    ax.plot([point[0]], [point[1]], label=f"threshold: {label}", **_POINT_STYLE)
+    ax.legend(loc=where)
+    return display
+
+
 def plot_precision_recall(
     y_true: ArrayLike,
     y_score: ArrayLike,
@@ -56,15 +66,12 @@ def plot_precision_recall(
     The chance level is the prevalence of the positive class; the legend gives the
     average precision :math:`AP = \sum_n (R_n - R_{n-1}) P_n`.
     """
-    display = PrecisionRecallDisplay.from_predictions(
-        y_true, y_score, sample_weight=sample_weight, ax=ax, plot_chance_level=True
-    )
     precision = precision_score(y_true, y_pred, sample_weight=sample_weight, zero_division=0.0)
     recall = recall_score(y_true, y_pred, sample_weight=sample_weight, zero_division=0.0)
-    ax.plot(
-        [recall], [precision], label=f"threshold: P={precision:.3f}, R={recall:.3f}", **_POINT_STYLE
+    point, label = (recall, precision), f"P={precision:.3f}, R={recall:.3f}"
+    display = _curve_with_point(
+        PrecisionRecallDisplay, y_true, y_score, sample_weight, ax, point, label, "lower left"
     )
-    ax.legend(loc="lower left")
     ax.set_title("Precision–recall")
     return display
 
@@ -78,14 +85,13 @@ def plot_roc(
     sample_weight: ArrayLike | None = None,
 ) -> RocCurveDisplay:
     """ROC curve of ``y_score`` with the (false-positive rate, recall) point of ``y_pred``."""
-    display = RocCurveDisplay.from_predictions(
-        y_true, y_score, sample_weight=sample_weight, ax=ax, plot_chance_level=True
-    )
     tpr = recall_score(y_true, y_pred, sample_weight=sample_weight, zero_division=0.0)
     tnr = recall_score(y_true, y_pred, pos_label=0, sample_weight=sample_weight, zero_division=0.0)
     fpr = 1.0 - tnr
-    ax.plot([fpr], [tpr], label=f"threshold: FPR={fpr:.3f}, TPR={tpr:.3f}", **_POINT_STYLE)
-    ax.legend(loc="lower right")
+    label = f"FPR={fpr:.3f}, TPR={tpr:.3f}"
+    display = _curve_with_point(
+        RocCurveDisplay, y_true, y_score, sample_weight, ax, (fpr, tpr), label, "lower right"
+    )
     ax.set_title("ROC")
     return display
 
