@@ -66,7 +66,7 @@ class Checkpoint(Callback):
         self.best_only = bool(best_only)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        if not self.best_only or trainer.history.best_epoch == epoch:
+        if not self.best_only or trainer.best_epoch == epoch:
             self.save(trainer.state())
         return None
 
