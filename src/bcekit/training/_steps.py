@@ -16,6 +16,7 @@ epoch's loss is :math:`\sum_b v_b D_b / \sum_b D_b` over its batches
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +35,34 @@ from bcekit.training._stopping import SigintFlag
 if TYPE_CHECKING:
     from bcekit.training.loop import Trainer
 
-__all__ = ["evaluate", "step_schedule", "train_epoch"]
+__all__ = ["check_parts", "evaluate", "step_schedule", "train_epoch"]
+
+_REDUCTIONS = ("mean", "weighted_mean")
+
+
+def _require(obj: Any, what: str, names: Iterable[str]) -> None:
+    missing = [name for name in names if not hasattr(obj, name)]
+    if missing:
+        raise TypeError(f"{what} must have {', '.join(missing)}; got {type(obj).__name__}")
+
+
+def check_parts(model: Any, loss: Any, optimizer: Any) -> str:
+    """Check that the model, loss and optimiser have what the steps call; the loss's
+    reduction, which must be a mean for the batches to average into the epoch's loss."""
+    _require(
+        model,
+        "model",
+        ("forward", "backward", "parameters", "train", "eval", "state_dict", "load_state_dict"),
+    )
+    _require(loss, "loss", ("value_and_grad", "__call__"))
+    _require(optimizer, "optimizer", ("params", "step", "lr", "state_dict", "load_state_dict"))
+    reduction = getattr(loss, "reduction", "mean")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"loss.reduction must be one of {_REDUCTIONS} for minibatch training; got "
+            f"{reduction!r} (build the loss with reduction='weighted_mean')"
+        )
+    return reduction
 
 
 def step_schedule(scheduler: Any, interval: str) -> Any:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from bcekit.optim.schedules import ReduceLROnPlateau, Schedule
 from bcekit.training import _state
 from bcekit.training._batches import Data, as_data, as_validation, batch_rows, seed_from
 from bcekit.training._numerics import Diverged
-from bcekit.training._steps import evaluate, step_schedule, train_epoch
+from bcekit.training._steps import check_parts, evaluate, step_schedule, train_epoch
 from bcekit.training._stopping import (
     BestWeights,
     SigintFlag,
@@ -49,14 +49,6 @@ from bcekit.training.history import History
 from bcekit.training.progress import ProgressBar, progress_visible
 
 __all__ = ["Trainer"]
-
-_REDUCTIONS = ("mean", "weighted_mean")
-
-
-def _require(obj: Any, what: str, names: Iterable[str]) -> None:
-    missing = [name for name in names if not hasattr(obj, name)]
-    if missing:
-        raise TypeError(f"{what} must have {', '.join(missing)}; got {type(obj).__name__}")
 
 
 class Trainer:
@@ -159,19 +151,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         verbose: int = 0,
     ) -> None:
-        _require(
-            model,
-            "model",
-            ("forward", "backward", "parameters", "train", "eval", "state_dict", "load_state_dict"),
-        )
-        _require(loss, "loss", ("value_and_grad", "__call__"))
-        _require(optimizer, "optimizer", ("params", "step", "lr", "state_dict", "load_state_dict"))
-        reduction = getattr(loss, "reduction", "mean")
-        if reduction not in _REDUCTIONS:
-            raise ValueError(
-                f"loss.reduction must be one of {_REDUCTIONS} for minibatch training; got "
-                f"{reduction!r} (build the loss with reduction='weighted_mean')"
-            )
+        reduction = check_parts(model, loss, optimizer)
         if scheduler is not None and not isinstance(scheduler, Schedule):
             raise TypeError(
                 f"scheduler must be a bcekit.optim Schedule; got {type(scheduler).__name__}"
@@ -218,6 +198,7 @@ class Trainer:
 
     @property
     def best_epoch(self) -> int | None:
+        """The epoch with the lowest monitored loss so far (None before the first)."""
         return self._stopping.best.epoch
 
     # --- public entry points ---------------------------------------------------------------
