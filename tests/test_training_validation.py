@@ -88,10 +88,14 @@ def test_callbacks_get_the_validation_logits_of_the_one_validation_pass(reuse_ou
 
 
 def test_no_validation_logits_without_validation_data():
-    X, y, _, _ = data()
+    X, y, Xv, yv = data()
     model = Dense(3, 1, random_state=0)
     trainer = Trainer(model, bce(), SGD(model.parameters(), lr=0.5), max_epochs=1)
     trainer.fit(X, y)
+    assert trainer.validation_logits is None
+    trainer.fit_epoch(X, y, validation_data=(Xv, yv))
+    assert trainer.validation_logits.shape == (len(Xv), 1)
+    trainer.fit_epoch(X, y)  # no validation data this time: nothing left from the last call
     assert trainer.validation_logits is None
 
 

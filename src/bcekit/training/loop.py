@@ -172,11 +172,9 @@ class Trainer:
         self.tol = check_real("tol", tol, low=0.0)
         self.restore_best = bool(restore_best)
         self.scheduler = scheduler
-        self.clip_norm = (
-            None
-            if clip_norm is None
-            else check_real("clip_norm", clip_norm, low=0.0, low_open=True)
-        )
+        if clip_norm is not None:
+            clip_norm = check_real("clip_norm", clip_norm, low=0.0, low_open=True)
+        self.clip_norm = clip_norm
         self.callbacks = callbacks
         self.verbose = check_integer(verbose, "verbose")
         self._seed = seed_from(random_state)
@@ -299,7 +297,9 @@ class Trainer:
         self.n_batches = -(-train.n // batch)
         self.epoch_target = target
         self.validation_data = None if val is None else (val.X, val.y, val.weight, val.mask)
+        self.validation_logits = None
         self.history.interrupted = self.history.stopped_early = False
+        self._stopping.tol, self._stopping.keep = self.tol, self.restore_best  # as set now
         if self.scheduler is not None:
             self.scheduler.bind(self.optimizer.lr)
         callbacks = list(self.callbacks)
