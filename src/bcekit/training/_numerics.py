@@ -63,11 +63,15 @@ def gradient_buffers(model_params: Iterable[Any], optimizer_params: Iterable[Any
 def batch_share(reduction: str, y: np.ndarray, weight: Any, mask: Any) -> float:
     """:math:`D_b` of one batch: the loss's denominator for its targets, weights and mask.
 
-    The elements are taken in the broadcast shape of ``y``, ``weight`` and ``mask``; where the
-    loss reduces over a class axis first (softmax with probability rows) that counts each row
-    once per class, a factor that is the same for every batch and cancels in the epoch mean.
+    The elements are taken in the shape of the largest of ``y``, ``weight`` and ``mask``
+    (their broadcast shape, which one of them has); where the loss reduces over a class axis
+    first (softmax with probability rows) that counts each row once per class, a factor that
+    is the same for every batch and cancels in the epoch mean.
     """
-    shape = np.broadcast_shapes(y.shape, *(a.shape for a in (weight, mask) if a is not None))
+    shape = y.shape
+    for a in (weight, mask):
+        if a is not None and a.size > math.prod(shape):
+            shape = a.shape
     factor = None
     if reduction == "weighted_mean" and weight is not None:
         factor = element_factor(weight, mask, weight.dtype)
