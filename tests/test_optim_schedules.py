@@ -127,12 +127,12 @@ def test_schedule_state_dicts_round_trip_through_json():
 @pytest.mark.parametrize(
     ("factory", "message"),
     [
-        (lambda: StepLR(0), "step_size must be an int >= 1; got 0"),
+        (lambda: StepLR(0), "step_size must be a positive integer; got 0"),
         (lambda: StepLR(2, gamma=0.0), "gamma"),
         (lambda: ExponentialLR(-0.5), "gamma"),
         (lambda: ConstantLR(interval="minibatch"), "interval must be one of"),
         (lambda: WarmupCosineLR(5, 5), "total_steps must be greater than warmup_steps"),
-        (lambda: WarmupCosineLR(-1, 5), "warmup_steps must be an int >= 0"),
+        (lambda: WarmupCosineLR(-1, 5), "warmup_steps must be an integer >= 0"),
         (lambda: WarmupCosineLR(0, 5, min_lr=1.0, base_lr=0.5), "min_lr must not exceed"),
         (lambda: ReduceLROnPlateau(factor=1.0), "factor"),
         (lambda: ReduceLROnPlateau(patience=-1), "patience"),
@@ -145,7 +145,7 @@ def test_bad_arguments_are_named(factory, message):
 
 
 def test_bad_steps_and_metrics():
-    with pytest.raises(ValueError, match="step must be an int >= 0"):
+    with pytest.raises(ValueError, match="step must be an integer >= 0"):
         ConstantLR(base_lr=0.1).lr_at(-1)
     with pytest.raises(ValueError, match="metric must be a finite number"):
         ReduceLROnPlateau(base_lr=0.1).step(float("nan"))

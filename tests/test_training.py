@@ -258,7 +258,7 @@ def test_float32_model_trains_in_float32():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1; got 0"),
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive integer; got 0"),
         ({"max_epochs": 0}, ValueError, "max_epochs"),
         ({"patience": 0}, ValueError, "patience"),
         ({"tol": -1.0}, ValueError, "tol"),

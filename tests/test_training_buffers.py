@@ -9,7 +9,7 @@ from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import mlp, pack_parameters
 from bcekit.optim import Adam
 from bcekit.training import Trainer
-from bcekit.training.loop import _gradient_buffers
+from bcekit.training._numerics import gradient_buffers
 
 
 def _train(packed: bool) -> dict[str, np.ndarray]:
@@ -19,7 +19,7 @@ def _train(packed: bool) -> dict[str, np.ndarray]:
     model = mlp(4, [5], 1, random_state=0)
     params = [pack_parameters(model)] if packed else model.parameters()
     if packed:
-        assert len(_gradient_buffers(model.parameters(), params)) == 1
+        assert len(gradient_buffers(model.parameters(), params)) == 1
     trainer = Trainer(
         model,
         BinaryCrossEntropyWithLogits(reduction="weighted_mean"),
@@ -41,6 +41,6 @@ def test_packed_and_per_layer_parameters_train_alike():
 
 def test_gradients_outside_the_optimiser_are_cleared_one_by_one():
     model = mlp(3, [2], 1, random_state=0)
-    grads = _gradient_buffers(model.parameters(), model.parameters()[:1])
+    grads = gradient_buffers(model.parameters(), model.parameters()[:1])
     assert len(grads) == len(model.parameters())
     assert all(g is p.grad for g, p in zip(grads, model.parameters(), strict=True))

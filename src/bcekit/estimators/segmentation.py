@@ -77,14 +77,14 @@ class DihedralAugment(Layer):
 
 
 class _ValidationScores(Callback):
-    """Adds ``val_iou`` and ``val_dice`` (thresholded at 0.5) to each epoch's record."""
+    """Adds ``val_iou`` and ``val_dice`` (thresholded at 0.5) to each epoch's record, from the
+    logits of the Trainer's validation pass (``trainer.validation_logits``)."""
 
-    def __init__(self, images: np.ndarray, truth: np.ndarray, batch_size: int) -> None:
-        self.images, self.truth, self.batch_size = images, truth, batch_size
+    def __init__(self, truth: np.ndarray) -> None:
+        self.truth = truth
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> bool | None:
-        logits = _forward_batches(trainer.model, self.images, self.batch_size)
-        pred = (logits[..., 0] > 0).astype(np.uint8)
+        pred = (trainer.validation_logits[..., 0] > 0).astype(np.uint8)
         logs["val_iou"] = float(iou_scores(self.truth, pred).mean())
         logs["val_dice"] = float(dice_scores(self.truth, pred).mean())
         return None
@@ -355,7 +355,7 @@ class SegmentationNet(BaseEstimator):
         if n_val:
             validation = (x[val], targets[val], None, counted[val])
             truth = np.where(counted[val, ..., 0], targets[val, ..., 0], 255).astype(np.uint8)
-            callbacks.append(_ValidationScores(x[val], truth, self.batch_size))
+            callbacks.append(_ValidationScores(truth))
         trainer = Trainer(
             model, loss, Adam(model.parameters(), lr=self.learning_rate),
             batch_size=self.batch_size, max_epochs=self.max_iter, random_state=int(seeds[3]),

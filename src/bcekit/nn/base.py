@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from bcekit._checks import check_integer
+
 
 @dataclass(eq=False)
 class Parameter:
@@ -164,11 +166,9 @@ class Layer:
 
 
 def positive_int(name: str, value: Any) -> int:
-    """``value`` as an int, or a ValueError naming ``name`` unless it is an integer >= 1
-    (booleans are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
+    """``value`` as an int >= 1 (NumPy integers accepted, booleans refused); see
+    :func:`bcekit._checks.check_integer`, whose ValueError names ``name``."""
+    return check_integer(value, name, minimum=1)
 
 
 def check_grad_shape(grad_out: np.ndarray, expected: tuple[int, ...] | None, layer: Layer) -> None:

@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from bcekit._checks import check_integer
 from bcekit.optim.optimizers import check_real
 
 __all__ = [
@@ -82,9 +83,7 @@ class _StepSchedule(Schedule):
 
     def lr_at(self, step: int) -> float:
         """The learning rate after ``step`` completed units (``step >= 0``)."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step must be an int >= 0; got {step!r}")
-        return self._lr(step, self._base())
+        return self._lr(check_integer(step, "step"), self._base())
 
     def _lr(self, step: int, base: float) -> float:
         raise NotImplementedError
@@ -126,9 +125,7 @@ class StepLR(_StepSchedule):
         base_lr: float | None = None,
         interval: str = "epoch",
     ) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"step_size must be an int >= 1; got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = check_integer(step_size, "step_size", minimum=1)
         self.gamma = check_real("gamma", gamma, low=0.0, low_open=True)
         super().__init__(base_lr=base_lr, interval=interval)
 
@@ -195,9 +192,8 @@ class WarmupCosineLR(_StepSchedule):
         base_lr: float | None = None,
         interval: str = "batch",
     ) -> None:
-        for name, value in (("warmup_steps", warmup_steps), ("total_steps", total_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0; got {value!r}")
+        warmup_steps = check_integer(warmup_steps, "warmup_steps")
+        total_steps = check_integer(total_steps, "total_steps")
         if total_steps <= warmup_steps:
             raise ValueError(
                 f"total_steps must be greater than warmup_steps ({warmup_steps}); got {total_steps}"
@@ -266,9 +262,7 @@ class ReduceLROnPlateau(Schedule):
         base_lr: float | None = None,
     ) -> None:
         self.factor = check_real("factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be an int >= 0; got {patience!r}")
-        self.patience = patience
+        self.patience = check_integer(patience, "patience")
         self.min_lr = check_real("min_lr", min_lr, low=0.0)
         self.threshold = check_real("threshold", threshold, low=0.0)
         super().__init__(base_lr=base_lr, interval="epoch")

@@ -35,7 +35,9 @@ class Callback:
         """Called after an epoch, with its History record.
 
         Keys added to ``logs`` become part of the record (keep them JSON-ready). At this
-        point ``trainer.state()`` describes the end of this epoch. Return True to stop.
+        point ``trainer.state()`` describes the end of this epoch, and with validation data
+        ``trainer.validation_logits`` holds the model's outputs on it (compute validation
+        metrics from those rather than running the model again). Return True to stop.
         """
         return None
 
@@ -55,8 +57,9 @@ class Checkpoint(Callback):
     save : callable
         ``save(state: dict) -> None``, e.g. writing arrays with safetensors and the rest as JSON.
     best_only : bool, default True
-        Save only when the monitored loss reached a new best (validation loss when there is
-        validation data, training loss otherwise); False saves after every epoch.
+        Save only when the epoch is the new :attr:`Trainer.best_epoch` (lowest monitored loss:
+        validation loss when there is validation data, training loss otherwise); False saves
+        after every epoch.
     """
 
     def __init__(self, save: Callable[[dict[str, Any]], None], *, best_only: bool = True) -> None:
@@ -66,7 +69,7 @@ class Checkpoint(Callback):
         self.best_only = bool(best_only)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> bool | None:
-        if not self.best_only or trainer.history.best_epoch == epoch:
+        if not self.best_only or trainer.best_epoch == epoch:
             self.save(trainer.state())
         return None
 

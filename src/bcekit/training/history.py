@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["History"]
+__all__ = ["BestSoFar", "History"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -18,6 +18,31 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+class BestSoFar:
+    """The lowest loss seen so far and its epoch: the one definition of the best epoch.
+
+    An epoch becomes the best when its loss is strictly below every earlier one, so the first
+    of tied minima wins and a NaN never does. The Trainer offers each monitored loss as the
+    epoch ends (:attr:`Trainer.best_epoch`); :attr:`History.best_epoch` replays its records.
+
+    Parameters
+    ----------
+    loss : float, default inf
+    epoch : int or None, default None
+        Where to start from, e.g. a saved training state.
+    """
+
+    def __init__(self, loss: float = math.inf, epoch: int | None = None) -> None:
+        self.loss, self.epoch = loss, epoch
+
+    def offer(self, loss: float, epoch: int) -> bool:
+        """Count epoch ``epoch``'s ``loss``; True if it is the new best."""
+        if loss < self.loss:
+            self.loss, self.epoch = loss, epoch
+            return True
+        return False
 
 
 class History:
@@ -81,11 +106,14 @@ class History:
 
     @property
     def best_epoch(self) -> int | None:
-        """The epoch with the lowest monitored loss (the first if tied); None when empty."""
+        """The epoch with the lowest monitored loss (the first if tied, see :class:`BestSoFar`);
+        None when no epoch has a finite one."""
         key = self.monitor
-        scored = [(r[key], r["epoch"]) for r in self.records if r.get(key) is not None]
-        scored = [(v, e) for v, e in scored if not math.isnan(v)]
-        return min(scored, key=lambda ve: ve[0])[1] if scored else None
+        best = BestSoFar()
+        for r in self.records:
+            if r.get(key) is not None:
+                best.offer(r[key], r["epoch"])
+        return best.epoch
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The records as new dicts of plain Python values (``json.dumps`` accepts them)."""
