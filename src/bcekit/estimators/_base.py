@@ -31,13 +31,15 @@ from bcekit.estimators._targets import (
     Targets,
     check_loss_options,
     check_saved_classes,
+    encode_more_targets,
     encode_targets,
     make_loss,
 )
 from bcekit.estimators._training import BatchObjective, DenseInput, kept_training_state
-from bcekit.estimators._validation import split_validation, validation_set
+from bcekit.estimators._validation import fit_inputs, split_validation, validation_set
 from bcekit.estimators._weights import (
     loss_weights,
+    refuse_balanced,
     resolve_pos_weight,
     resolve_weights,
     row_weights,
@@ -55,12 +57,15 @@ __all__ = [
     "Targets",
     "check_loss_options",
     "check_saved_classes",
+    "encode_more_targets",
     "encode_targets",
+    "fit_inputs",
     "kept_training_state",
     "labels",
     "loss_weights",
     "make_loss",
     "probabilities",
+    "refuse_balanced",
     "resolve_pos_weight",
     "resolve_weights",
     "row_weights",

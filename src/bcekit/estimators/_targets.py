@@ -36,6 +36,7 @@ __all__ = [
     "Targets",
     "check_loss_options",
     "check_saved_classes",
+    "encode_more_targets",
     "encode_targets",
     "make_loss",
 ]
@@ -134,6 +135,31 @@ def encode_targets(y: Any, dtype: np.dtype, classes: np.ndarray | None = None) -
     if len(classes) == 2:
         return Targets(BINARY, classes, (y == classes[1]).astype(dtype).reshape(-1, 1))
     return Targets(MULTICLASS, classes, np.searchsorted(classes, y).astype(np.int64))
+
+
+def encode_more_targets(estimator: Any, y: Any, dtype: np.dtype, classes: Any) -> Targets:
+    """Encode the targets of a ``partial_fit`` call: the first fixes the classes, later agree.
+
+    ``classes`` (optional on the first call, when ``y`` shows every class) must equal the
+    first call's on later calls, whose ``y`` must be of the kind the estimator was fitted on
+    (``classes_`` and ``target_type_`` set; ``n_outputs_`` labels for multi-label targets).
+    """
+    first = not hasattr(estimator, "classes_")
+    if classes is not None:
+        classes = np.unique(classes)
+        if not first and not np.array_equal(classes, estimator.classes_):
+            raise ValueError(
+                f"classes={classes.tolist()} differs from the classes of the first "
+                f"partial_fit call {estimator.classes_.tolist()}"
+            )
+    if first:
+        return encode_targets(y, dtype, classes=classes)
+    kind = estimator.target_type_
+    known = np.arange(estimator.n_outputs_) if kind == MULTILABEL else estimator.classes_
+    targets = encode_targets(y, dtype, classes=known)
+    if targets.kind != kind:
+        raise ValueError(f"y is {targets.kind} but the model was fitted on {kind} targets")
+    return targets
 
 
 def _labels(y: np.ndarray) -> np.ndarray:

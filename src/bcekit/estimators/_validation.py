@@ -1,5 +1,6 @@
-"""Validation data of a fit: given (``X_val``/``y_val``) or held out of the training rows.
+"""The data of a fit, checked: training inputs, and validation data given or held out.
 
+:func:`fit_inputs` checks ``X``, ``y`` and ``sample_weight`` and encodes the targets;
 :func:`validation_set` checks given validation data against the training data;
 :func:`split_validation` returns the training and validation triples ``(X, y, weights)`` a
 :class:`bcekit.training.Trainer` takes, holding out a stratified share of the rows when asked.
@@ -13,13 +14,30 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from bcekit.estimators._targets import MULTILABEL, Targets, encode_targets
-from bcekit.estimators._weights import loss_weights
+from bcekit.estimators._targets import MULTILABEL, Targets, check_loss_options, encode_targets
+from bcekit.estimators._weights import loss_weights, resolve_weights
 
-__all__ = ["split_validation", "validation_set"]
+__all__ = ["fit_inputs", "split_validation", "validation_set"]
 
 #: ``(X, encoded y, loss weights or None)``, as the Trainer takes training and validation data.
 Triple = tuple[Any, np.ndarray, np.ndarray | None]
+
+
+def fit_inputs(
+    estimator: Any, X: Any, y: Any, sample_weight: Any
+) -> tuple[Any, Targets, np.ndarray]:
+    """``(X, targets, weights)`` of an in-memory ``fit``: checked, encoded, weighted.
+
+    ``X`` becomes float64 or float32 (CSR kept sparse); the targets are encoded by
+    :func:`encode_targets` and checked against the estimator's ``loss`` and ``pos_weight``;
+    the weights are :func:`resolve_weights` of ``sample_weight`` and its ``class_weight``.
+    """
+    X, y = validate_data(
+        estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], multi_output=True
+    )
+    targets = encode_targets(y, X.dtype)
+    check_loss_options(targets.kind, estimator.loss, estimator.pos_weight, len(targets.classes))
+    return X, targets, resolve_weights(sample_weight, X, targets, estimator.class_weight)
 
 
 def validation_set(

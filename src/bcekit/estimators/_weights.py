@@ -16,7 +16,13 @@ from sklearn.utils.validation import _check_sample_weight
 
 from bcekit.estimators._targets import BINARY, MULTICLASS, MULTILABEL, Targets
 
-__all__ = ["loss_weights", "resolve_pos_weight", "resolve_weights", "row_weights"]
+__all__ = [
+    "loss_weights",
+    "refuse_balanced",
+    "resolve_pos_weight",
+    "resolve_weights",
+    "row_weights",
+]
 
 
 def resolve_weights(
@@ -149,6 +155,19 @@ def resolve_pos_weight(
             f"values (one per label); got an array of shape {pw.shape}"
         )
     return pw
+
+
+def refuse_balanced(estimator: Any) -> None:
+    """Raise ValueError if ``class_weight`` or ``pos_weight`` is "balanced" (``partial_fit``).
+
+    Balancing counts the whole data set, which one ``partial_fit`` batch is not.
+    """
+    for name in ("class_weight", "pos_weight"):
+        if isinstance(getattr(estimator, name, None), str):
+            raise ValueError(
+                f"{name}='balanced' needs the whole data set, which partial_fit does not "
+                f"see: pass {name} computed beforehand"
+            )
 
 
 def row_weights(weights: np.ndarray, targets: Targets) -> np.ndarray:
