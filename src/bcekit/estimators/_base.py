@@ -43,6 +43,7 @@ from bcekit.estimators._weights import (
     resolve_pos_weight,
     resolve_weights,
     row_weights,
+    weight_total,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "row_weights",
     "split_validation",
     "validation_set",
+    "weight_total",
 ]
 
 # Parameter constraints shared by the estimators (scikit-learn's declarative checks).

@@ -22,6 +22,7 @@ __all__ = [
     "resolve_pos_weight",
     "resolve_weights",
     "row_weights",
+    "weight_total",
 ]
 
 
@@ -187,3 +188,8 @@ def loss_weights(weights: np.ndarray, targets: Targets) -> np.ndarray | None:
     if np.all(weights == 1):
         return None
     return row_weights(weights, targets)
+
+
+def weight_total(weights: np.ndarray) -> float:
+    """``S = Σ_i s_i``, the total weight of the rows; element weights count by their row mean."""
+    return float(weights.sum(axis=0, dtype=np.float64).mean())
