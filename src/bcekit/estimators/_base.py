@@ -36,7 +36,12 @@ from bcekit.estimators._targets import (
     make_loss,
 )
 from bcekit.estimators._training import BatchObjective, DenseInput, kept_training_state
-from bcekit.estimators._validation import fit_inputs, split_validation, validation_set
+from bcekit.estimators._validation import (
+    FIT_INPUT_CHECKS,
+    fit_inputs,
+    split_validation,
+    validation_set,
+)
 from bcekit.estimators._weights import (
     loss_weights,
     refuse_balanced,
@@ -48,6 +53,7 @@ from bcekit.estimators._weights import (
 
 __all__ = [
     "BINARY",
+    "FIT_INPUT_CHECKS",
     "KINDS",
     "MULTICLASS",
     "MULTILABEL",

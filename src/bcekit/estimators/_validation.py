@@ -17,7 +17,14 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from bcekit.estimators._targets import MULTILABEL, Targets, check_loss_options, encode_targets
 from bcekit.estimators._weights import loss_weights, resolve_weights
 
-__all__ = ["fit_inputs", "split_validation", "validation_set"]
+__all__ = ["FIT_INPUT_CHECKS", "fit_inputs", "split_validation", "validation_set"]
+
+#: What ``validate_data`` checks the ``X`` and ``y`` of a fit for: float (CSR kept sparse), 2-D y.
+FIT_INPUT_CHECKS: dict[str, Any] = {
+    "accept_sparse": "csr",
+    "dtype": [np.float64, np.float32],
+    "multi_output": True,
+}
 
 #: ``(X, encoded y, loss weights or None)``, as the Trainer takes training and validation data.
 Triple = tuple[Any, np.ndarray, np.ndarray | None]
@@ -32,9 +39,7 @@ def fit_inputs(
     :func:`encode_targets` and checked against the estimator's ``loss`` and ``pos_weight``;
     the weights are :func:`resolve_weights` of ``sample_weight`` and its ``class_weight``.
     """
-    X, y = validate_data(
-        estimator, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], multi_output=True
-    )
+    X, y = validate_data(estimator, X, y, **FIT_INPUT_CHECKS)
     targets = encode_targets(y, X.dtype)
     check_loss_options(targets.kind, estimator.loss, estimator.pos_weight, len(targets.classes))
     return X, targets, resolve_weights(sample_weight, X, targets, estimator.class_weight)

@@ -20,6 +20,7 @@ from sklearn.utils.validation import validate_data
 
 from bcekit.estimators._base import (
     BINARY,
+    FIT_INPUT_CHECKS,
     SHARED_CONSTRAINTS,
     BCEClassifierMixin,
     Targets,
@@ -354,15 +355,7 @@ class MLPClassifier(MLPTraining, DaskPredictMixin, BCEClassifierMixin, BaseEstim
         self
         """
         first = not hasattr(self, "classes_")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            multi_output=True,
-            reset=first,
-        )
+        X, y = validate_data(self, X, y, reset=first, **FIT_INPUT_CHECKS)
         targets = encode_more_targets(self, y, X.dtype, classes)
         check_loss_options(targets.kind, self.loss, self.pos_weight, len(targets.classes))
         refuse_balanced(self)

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from bcekit.estimators._base import BINARY
-from bcekit.estimators.anomaly import _EPS
+from bcekit.estimators._targets import BINARY
+from bcekit.estimators.calibration import EPS
 from bcekit.estimators.mlp import MLPClassifier
 from bcekit.onnx.graph import Graph, element_type
 from bcekit.onnx.heads import emit_head
@@ -77,7 +77,7 @@ def _calibrate(g: Graph, s: str, method: str | None, params: np.ndarray) -> str:
     if method != "isotonic":
         raise ValueError(f"calibration_ must be None, 'sigmoid' or 'isotonic'; got {method!r}")
     p = _interp(g, s, params[0], params[1])
-    p = g.op("Clip", [p, g.constant(_EPS, "p_min", _F64), g.constant(1.0 - _EPS, "p_max", _F64)])
+    p = g.op("Clip", [p, g.constant(EPS, "p_min", _F64), g.constant(1.0 - EPS, "p_max", _F64)])
     odds = g.op("Div", [p, g.op("Sub", [g.constant(1.0, "one", _F64), p])])
     return g.op("Log", [odds], hint="log_odds")
 
