@@ -35,7 +35,12 @@ from bcekit.estimators._targets import (
     encode_targets,
     make_loss,
 )
-from bcekit.estimators._training import BatchObjective, DenseInput, kept_training_state
+from bcekit.estimators._training import (
+    BatchObjective,
+    DenseInput,
+    TrainingStateMixin,
+    kept_training_state,
+)
 from bcekit.estimators._validation import (
     FIT_INPUT_CHECKS,
     fit_inputs,
@@ -62,6 +67,7 @@ __all__ = [
     "BatchObjective",
     "DenseInput",
     "Targets",
+    "TrainingStateMixin",
     "check_loss_options",
     "check_saved_classes",
     "encode_more_targets",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from bcekit.estimators._targets import BINARY, MULTICLASS
 
@@ -46,14 +46,34 @@ def labels(z: np.ndarray, kind: str, classes: np.ndarray) -> np.ndarray:
 
 
 class BCEClassifierMixin(ClassifierMixin):
-    """``predict``, ``predict_proba`` and ``predict_log_proba`` from ``decision_function``.
+    """``decision_function`` and the predictions from it, by the kind of target.
 
     The estimator sets ``classes_`` and ``target_type_`` when fitted and implements
-    ``decision_function`` (logits).
+    ``_logits(X) -> (n, n_outputs)`` on checked in-memory ``X``.
     """
 
     classes_: np.ndarray
     target_type_: str
+
+    def decision_function(self, X: Any) -> Any:
+        """Logits: shape (n_samples,) for binary targets, else (n_samples, n_outputs).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray, or a lazy dask array computed block by block for dask input
+        """
+        from bcekit.estimators._dask import dask_input, map_rows  # it imports this module
+
+        if dask_input(X):
+            return map_rows(self, X, "decision_function")
+        self._check_fitted()
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+        Z = self._logits(X)
+        return Z.ravel() if self.target_type_ == BINARY else Z
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities.

@@ -2,7 +2,8 @@
 
 :class:`BatchObjective` is the loss the Trainer minimises on each batch (data term plus L2
 penalty, with a one-kernel path for binary BCE); :class:`DenseInput` lets a model take scipy
-sparse rows; :func:`kept_training_state` returns what the last minibatch ``fit`` kept.
+sparse rows; :class:`TrainingStateMixin` gives the estimators ``training_state()``, what the
+last minibatch ``fit`` kept to resume from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["BatchObjective", "DenseInput", "kept_training_state"]
+__all__ = ["BatchObjective", "DenseInput", "TrainingStateMixin", "kept_training_state"]
 
 
 class BatchObjective:
@@ -189,3 +190,28 @@ def kept_training_state(estimator: Any) -> dict[str, Any]:
             "solver keeps one; a loaded model or a full-batch solver has none"
         )
     return state
+
+
+class TrainingStateMixin:
+    """``training_state()`` of an estimator whose minibatch ``fit`` keeps ``_training_state``."""
+
+    def training_state(self) -> dict[str, Any]:
+        """The state of the last minibatch :meth:`fit` at the end of its last completed epoch.
+
+        A :meth:`bcekit.training.Trainer.state` (weights, optimiser moments, History,
+        early-stopping counters, shuffling seed) that ``fit(..., resume_from=state)`` continues
+        from exactly; save it with :func:`bcekit.io.save_training_state`. After an interrupted
+        fit (Ctrl-C) it is the state before the epoch that was cut short, which a resumed fit
+        runs again from its start; before the first epoch completes, it is the starting state.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            No minibatch :meth:`fit` ran on this instance (a loaded model keeps none, nor
+            does a full-batch solver: LogisticRegression's "lbfgs" and "gd").
+        """
+        return kept_training_state(self)

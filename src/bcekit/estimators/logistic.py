@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from bcekit.estimators._base import (
     BINARY,
@@ -29,14 +28,14 @@ from bcekit.estimators._base import (
     BatchObjective,
     BCEClassifierMixin,
     Targets,
+    TrainingStateMixin,
     fit_inputs,
-    kept_training_state,
     make_loss,
     resolve_pos_weight,
     validation_set,
     weight_total,
 )
-from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_logistic, map_rows
+from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_logistic
 from bcekit.estimators._files import restore_logistic
 from bcekit.estimators._logistic_solvers import (
     LinearObjective,
@@ -52,7 +51,7 @@ from bcekit.training import Callback
 __all__ = ["LogisticRegression"]
 
 
-class LogisticRegression(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
+class LogisticRegression(DaskPredictMixin, TrainingStateMixin, BCEClassifierMixin, BaseEstimator):
     """Logistic regression with binary cross-entropy, softmax for several classes.
 
     Binary ``y`` trains one sigmoid with BCE (or focal loss); ``y`` with 3+ classes trains a
@@ -306,40 +305,9 @@ class LogisticRegression(DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
         self.history_ = history
         return self
 
-    def training_state(self) -> dict[str, Any]:
-        """The state of the last "sgd"/"adam" :meth:`fit` at the end of its last completed epoch.
-
-        See :meth:`MLPClassifier.training_state`: ``fit(..., resume_from=state)`` continues
-        from it exactly, also after an interrupted fit.
-
-        Returns
-        -------
-        dict
-
-        Raises
-        ------
-        ValueError
-            The last :meth:`fit` used "lbfgs" or "gd", or none ran on this instance.
-        """
-        return kept_training_state(self)
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Logits ``X Wᵀ + b``: shape (n_samples,) for binary, else (n_samples, n_outputs).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray, or a lazy dask array computed block by block for dask input
-        """
-        if dask_input(X):
-            return map_rows(self, X, "decision_function")
-        self._check_fitted()
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
-        Z = np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
-        return Z.ravel() if self.target_type_ == BINARY else Z
+    def _logits(self, X: Any) -> np.ndarray:
+        """``X Wᵀ + b``, shape (n_samples, n_outputs)."""
+        return np.asarray(X @ self.coef_.T.astype(X.dtype, copy=False)) + self.intercept_
 
     # --- fitting helpers ---------------------------------------------------------------
 

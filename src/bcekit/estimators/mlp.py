@@ -19,22 +19,21 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from bcekit.estimators._base import (
-    BINARY,
     FIT_INPUT_CHECKS,
     SHARED_CONSTRAINTS,
     BCEClassifierMixin,
     Targets,
+    TrainingStateMixin,
     check_loss_options,
     encode_more_targets,
     fit_inputs,
-    kept_training_state,
     loss_weights,
     refuse_balanced,
     resolve_pos_weight,
     resolve_weights,
     split_validation,
 )
-from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_mlp, map_rows
+from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_mlp
 from bcekit.estimators._files import restore_mlp
 from bcekit.estimators._mlp_training import MLPTraining
 from bcekit.training import Callback, LastEpochState
@@ -44,7 +43,9 @@ __all__ = ["MLPClassifier"]
 _PREDICT_CHUNK = 8192  # rows densified at a time when predicting from sparse input
 
 
-class MLPClassifier(MLPTraining, DaskPredictMixin, BCEClassifierMixin, BaseEstimator):
+class MLPClassifier(
+    MLPTraining, DaskPredictMixin, TrainingStateMixin, BCEClassifierMixin, BaseEstimator
+):
     """Multilayer perceptron trained with binary cross-entropy (softmax CE for 3+ classes).
 
     Parameters
@@ -369,33 +370,18 @@ class MLPClassifier(MLPTraining, DaskPredictMixin, BCEClassifierMixin, BaseEstim
         )  # fmt: skip
         return self
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Logits: shape (n_samples,) for binary targets, else (n_samples, n_outputs).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray, or a lazy dask array computed block by block for dask input
-        """
-        if dask_input(X):
-            return map_rows(self, X, "decision_function")
-        self._check_fitted()
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+    def _logits(self, X: Any) -> np.ndarray:
+        """The network's output, shape (n_samples, n_outputs); sparse rows densified in chunks."""
         net = self.network_
         net.eval()
-        if sp.issparse(X):
-            Z = np.concatenate(
-                [
-                    net.forward(X[i : i + _PREDICT_CHUNK].toarray())
-                    for i in range(0, X.shape[0], _PREDICT_CHUNK)
-                ]
-            )
-        else:
-            Z = net.forward(X)
-        return Z.ravel() if self.target_type_ == BINARY else Z
+        if not sp.issparse(X):
+            return net.forward(X)
+        return np.concatenate(
+            [
+                net.forward(X[i : i + _PREDICT_CHUNK].toarray())
+                for i in range(0, X.shape[0], _PREDICT_CHUNK)
+            ]
+        )
 
     @property
     def coefs_(self) -> list[np.ndarray]:
@@ -406,26 +392,6 @@ class MLPClassifier(MLPTraining, DaskPredictMixin, BCEClassifierMixin, BaseEstim
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors, one per layer."""
         return [p.value for name, p in self.network_.named_parameters() if name.endswith("bias")]
-
-    def training_state(self) -> dict[str, Any]:
-        """The state of the last :meth:`fit` at the end of its last completed epoch.
-
-        A :meth:`bcekit.training.Trainer.state` (weights, optimiser moments, History,
-        early-stopping counters, shuffling seed) that ``fit(..., resume_from=state)`` continues
-        from exactly; save it with :func:`bcekit.io.save_training_state`. After an interrupted
-        fit (Ctrl-C) it is the state before the epoch that was cut short, which a resumed fit
-        runs again from its start; before the first epoch completes, it is the starting state.
-
-        Returns
-        -------
-        dict
-
-        Raises
-        ------
-        ValueError
-            No :meth:`fit` has run on this instance (a loaded model keeps none).
-        """
-        return kept_training_state(self)
 
     # --- model files (bcekit.io) ------------------------------------------------------------
 
