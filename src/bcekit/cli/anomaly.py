@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from bcekit.cli.errors import CLIError
-from bcekit.cli.options import global_options, held_out_option, output_option, seed_option
+from bcekit.cli.options import (
+    global_options,
+    held_out_option,
+    model_option,
+    output_option,
+    seed_option,
+)
 
 EPILOG = """\b
 Examples:
@@ -48,14 +54,7 @@ SUMMARY = {
 @click.option(
     "--impute", type=click.Choice(["mean", "median"]), help="Fill missing numbers this way."
 )
-@click.option(
-    "--model",
-    "base",
-    type=click.Choice(["mlp", "logistic"]),
-    default="mlp",
-    show_default=True,
-    help="Base model trained with BCE.",
-)
+@model_option("base", "mlp", "Base model trained with BCE.", choices=("mlp", "logistic"))
 @click.option(
     "--imbalance",
     type=click.Choice(["balanced", "focal", "both", "none", "auto"]),

@@ -75,6 +75,20 @@ def held_out_option(name: str, default: float, help_text: str) -> Callable[[F], 
     )
 
 
+def model_option(
+    dest: str, default: str, help_text: str, choices: tuple[str, ...] = ("logistic", "mlp")
+) -> Callable[[F], F]:
+    """``--model``: the estimator a command trains, one of ``choices``, passed as ``dest``."""
+    return click.option(
+        "--model",
+        dest,
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
 def seed_option(help_text: str = "Seed of split and model.") -> Callable[[F], F]:
     """``--seed``: the integer seed of a command's random choices (default 0)."""
     return click.option("--seed", type=int, default=0, show_default=True, help=help_text)

@@ -9,7 +9,13 @@ from typing import Any
 import click
 
 from bcekit.cli.errors import EXIT_INTERRUPTED, EXIT_OK, CLIError
-from bcekit.cli.options import global_options, held_out_option, output_option, seed_option
+from bcekit.cli.options import (
+    global_options,
+    held_out_option,
+    model_option,
+    output_option,
+    seed_option,
+)
 
 EPILOG = """\b
 Examples:
@@ -56,14 +62,7 @@ def _hidden_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> t
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", required=True, metavar="COL", help="The binary label column.")
 @output_option("Folder for the model and report; created when the run ends.")
-@click.option(
-    "--model",
-    "kind",
-    type=click.Choice(["logistic", "mlp"]),
-    default="logistic",
-    show_default=True,
-    help="Logistic regression or a multi-layer perceptron.",
-)
+@model_option("kind", "logistic", "Logistic regression or a multi-layer perceptron.")
 @click.option("--features", multiple=True, metavar="COLS", help="Feature columns (default: all).")
 @click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")
 @click.option("--one-hot", is_flag=True, help="One-hot encode text columns.")
