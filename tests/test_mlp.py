@@ -18,7 +18,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from bcekit.estimators import MLPClassifier
-from bcekit.estimators._base import BatchObjective, make_loss
+from bcekit.estimators._base import BatchObjective
+from bcekit.nn.gradcheck import numerical_gradient
 
 
 def _split(X, y):
@@ -109,24 +110,19 @@ def test_batch_objective_value_and_gradient(small, n_labels):
     rng = np.random.default_rng(0)
     Y = np.column_stack([y, rng.integers(0, 2, (len(y), n_labels - 1))]).astype(float)
     sw = rng.uniform(0.5, 2.0, (len(y), 1))
-    model = MLPClassifier((6, 4), activation="tanh", random_state=0, max_iter=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, Y if n_labels > 1 else y)
+    pw, s, alpha = 2.0, 0.1, 0.3
+    model = MLPClassifier(
+        (6, 4), activation="tanh", alpha=alpha, label_smoothing=s, random_state=0, max_iter=1
+    )
+    _fit_quietly(model, X, Y if n_labels > 1 else y)
     net = model.network_
     params = net.parameters()
     matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
-    pw, s, alpha = 2.0, 0.1, 0.3
-    data_loss = make_loss(
-        "binary",
-        loss="bce",
-        gamma=2.0,
-        alpha=None,
-        pos_weight=pw,
-        label_smoothing=s,
-        reduction="sum",
+    trainer = model._make_trainer(
+        pw, len(X), np.random.RandomState(0), validation=False, schedule=False
     )
-    objective = BatchObjective(data_loss, matrices, alpha=alpha, per_batch=True)
+    objective = trainer.loss  # the estimator's own BatchObjective
+    assert isinstance(objective, BatchObjective)
 
     def value() -> float:
         return float(objective.value_and_grad(net.forward(X), Y, weight=sw)[0])
@@ -144,18 +140,8 @@ def test_batch_objective_value_and_gradient(small, n_labels):
     expected = (sw * per_element).sum() / sw.sum() + alpha / (2 * sw.sum()) * squares
     assert value_at_start == pytest.approx(expected, rel=1e-12)
 
-    h = 1e-6
     for p, analytic in zip(params, analytic_grads, strict=True):
-        numeric = np.zeros_like(p.value)
-        flat = p.value.reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + h
-            up = value()
-            flat[i] = old - h
-            down = value()
-            flat[i] = old
-            numeric.reshape(-1)[i] = (up - down) / (2 * h)
+        numeric = numerical_gradient(value, p.value, eps=1e-6)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -369,34 +355,28 @@ def _fit_quietly(model, X, y):
         return model.fit(X, y)
 
 
-def test_cosine_schedule_follows_the_formula(small):
-    X, y = small
+def _scheduled_history(data, schedule, lr, *, epochs, tol):
+    """``history_`` of ``epochs`` epochs (no early stop) under the ``schedule`` from ``lr``."""
     model = MLPClassifier(
         (8,),
-        learning_rate="cosine",
-        learning_rate_init=0.01,
-        max_iter=20,
-        tol=0.0,
-        n_iter_no_change=20,
+        learning_rate=schedule,
+        learning_rate_init=lr,
+        max_iter=epochs,
+        tol=tol,
+        n_iter_no_change=epochs,
         random_state=0,
     )
-    lrs = [r["lr"] for r in _fit_quietly(model, X, y).history_]
+    return _fit_quietly(model, *data).history_
+
+
+def test_cosine_schedule_follows_the_formula(small):
+    lrs = [r["lr"] for r in _scheduled_history(small, "cosine", 0.01, epochs=20, tol=0.0)]
     epochs = np.arange(20)
     np.testing.assert_allclose(lrs, 0.005 * (1 + np.cos(np.pi * epochs / 20)), rtol=1e-12)
 
 
 def test_plateau_schedule_divides_by_five_after_stalled_epochs(small):
-    X, y = small
-    model = MLPClassifier(
-        (8,),
-        learning_rate="plateau",
-        learning_rate_init=0.05,
-        max_iter=150,
-        tol=0.01,
-        n_iter_no_change=150,
-        random_state=0,
-    )
-    history = _fit_quietly(model, X, y).history_
+    history = _scheduled_history(small, "plateau", 0.05, epochs=150, tol=0.01)
     losses = np.array([r["train_loss"] for r in history])
     lrs = np.array([r["lr"] for r in history])
     drops = np.flatnonzero(lrs[1:] < lrs[:-1]) + 1
