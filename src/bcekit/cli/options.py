@@ -89,6 +89,15 @@ def model_option(
     )
 
 
+def column_options(func: F) -> F:
+    """``--drop``, ``--one-hot`` and ``--impute``: how a command turns a table into features."""
+    func = click.option(
+        "--impute", type=click.Choice(["mean", "median"]), help="Fill missing numbers this way."
+    )(func)
+    func = click.option("--one-hot", is_flag=True, help="One-hot encode text columns.")(func)
+    return click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")(func)
+
+
 def seed_option(help_text: str = "Seed of split and model.") -> Callable[[F], F]:
     """``--seed``: the integer seed of a command's random choices (default 0)."""
     return click.option("--seed", type=int, default=0, show_default=True, help=help_text)

@@ -10,6 +10,7 @@ import click
 
 from bcekit.cli.errors import EXIT_INTERRUPTED, EXIT_OK, CLIError
 from bcekit.cli.options import (
+    column_options,
     global_options,
     held_out_option,
     model_option,
@@ -64,11 +65,7 @@ def _hidden_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> t
 @output_option("Folder for the model and report; created when the run ends.")
 @model_option("kind", "logistic", "Logistic regression or a multi-layer perceptron.")
 @click.option("--features", multiple=True, metavar="COLS", help="Feature columns (default: all).")
-@click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")
-@click.option("--one-hot", is_flag=True, help="One-hot encode text columns.")
-@click.option(
-    "--impute", type=click.Choice(["mean", "median"]), help="Fill missing numbers this way."
-)
+@column_options
 @click.option("--pos-weight", type=PosWeight(), help="Weight of the positive class in BCE.")
 @click.option(
     "--label-smoothing",
