@@ -46,6 +46,7 @@ def quote_list(names: Iterable[Any], limit: int = 8) -> str:
 
 
 def is_numeric(dtype: pa.DataType) -> bool:
+    """Whether a column of ``dtype`` holds numbers (integers, floats, booleans, decimals, nulls)."""
     return (
         pa.types.is_integer(dtype)
         or pa.types.is_floating(dtype)
@@ -64,6 +65,7 @@ def as_float(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def as_text(column: pa.ChunkedArray, source: str, name: str) -> pa.ChunkedArray:
+    """``column`` cast to strings; DataError when its type cannot be."""
     try:
         return pc.cast(column, pa.string())
     except pa.ArrowException:
@@ -73,10 +75,12 @@ def as_text(column: pa.ChunkedArray, source: str, name: str) -> pa.ChunkedArray:
 
 
 def first_row(mask: np.ndarray) -> int:
+    """The first row (counted from 1) where ``mask`` is True."""
     return int(np.flatnonzero(mask)[0]) + 1
 
 
 def missing_problem(first_rows: dict[str, int]) -> str:
+    """The message for columns with missing values, from each one's first row."""
     if len(first_rows) == 1:
         ((name, row),) = first_rows.items()
         return f"column {name!r} has missing values (first at row {row})"
@@ -85,10 +89,12 @@ def missing_problem(first_rows: dict[str, int]) -> str:
 
 
 def python_scalar(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (JSON-ready); anything else unchanged."""
     return value.item() if isinstance(value, np.generic) else value
 
 
 def missing_mask(column: pa.ChunkedArray) -> np.ndarray:
+    """True where ``column`` is null or NaN."""
     mask = pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False)
     return np.asarray(mask, dtype=bool)
 
@@ -129,6 +135,7 @@ def check_target_type(dtype: pa.DataType, target: str, source: str) -> None:
 
 
 def fit_classes(column: pa.ChunkedArray, target: str, source: str) -> list[Any]:
+    """The two sorted classes of a binary target column; DataError otherwise."""
     missing = missing_mask(column)
     if missing.any():
         raise DataError(
@@ -157,6 +164,7 @@ def fit_classes(column: pa.ChunkedArray, target: str, source: str) -> list[Any]:
 
 
 def fit_categories(column: pa.ChunkedArray, name: str, source: str) -> list[str]:
+    """The sorted categories of a text column to one-hot encode (at most MAX_CATEGORIES)."""
     text = as_text(column, source, name)
     unique = pc.drop_null(pc.unique(text))
     if len(unique) > MAX_CATEGORIES:

@@ -9,9 +9,9 @@ module                                        job
 ============================================  ===============================================
 :mod:`~bcekit.estimators._targets`            target kinds, encoding, the loss of each kind
 :mod:`~bcekit.estimators._weights`            class/sample/pos weights, per-row shaping
-:mod:`~bcekit.estimators._validation`         given or held-out validation data
-:mod:`~bcekit.estimators._training`           the Trainer's batch objective and model adapter
-:mod:`~bcekit.estimators._heads`              probabilities and labels from logits
+:mod:`~bcekit.estimators._validation`         fit inputs; given or held-out validation data
+:mod:`~bcekit.estimators._training`           batch objective, model adapter, training_state
+:mod:`~bcekit.estimators._heads`              decision_function, probabilities and labels
 ============================================  ===============================================
 """
 
