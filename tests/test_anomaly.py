@@ -16,7 +16,8 @@ from sklearn.metrics import average_precision_score, log_loss, recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from bcekit.estimators.anomaly import AnomalyClassifier, apply_calibration, fit_calibration
+from bcekit.estimators.anomaly import AnomalyClassifier
+from bcekit.estimators.calibration import apply_calibration, fit_calibration
 
 pytestmark = pytest.mark.filterwarnings("ignore", category=ConvergenceWarning)
 

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from bcekit.estimators import MLPClassifier
+from bcekit.estimators._base import BatchObjective
 from bcekit.nn.gradcheck import numerical_gradient
 
 
@@ -103,21 +104,25 @@ def test_full_batch_adam_matches_torch(small):
 
 
 @pytest.mark.parametrize("n_labels", [1, 3])
-def test_batch_objective_value_and_gradient(small, n_labels, bce_batch_objective):
+def test_batch_objective_value_and_gradient(small, n_labels):
     """Σ_i s_i Σ_j ℓ_ij / Σ_i s_i + α/(2·Σs)·Σ‖W‖²: value by hand, gradient by differences."""
     X, y = small
     rng = np.random.default_rng(0)
     Y = np.column_stack([y, rng.integers(0, 2, (len(y), n_labels - 1))]).astype(float)
     sw = rng.uniform(0.5, 2.0, (len(y), 1))
-    model = MLPClassifier((6, 4), activation="tanh", random_state=0, max_iter=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, Y if n_labels > 1 else y)
+    pw, s, alpha = 2.0, 0.1, 0.3
+    model = MLPClassifier(
+        (6, 4), activation="tanh", alpha=alpha, label_smoothing=s, random_state=0, max_iter=1
+    )
+    _fit_quietly(model, X, Y if n_labels > 1 else y)
     net = model.network_
     params = net.parameters()
     matrices = [p for name, p in net.named_parameters() if name.endswith("weight")]
-    pw, s, alpha = 2.0, 0.1, 0.3
-    objective = bce_batch_objective(pw, s, alpha, matrices)
+    trainer = model._make_trainer(
+        pw, len(X), np.random.RandomState(0), validation=False, schedule=False
+    )
+    objective = trainer.loss  # the estimator's own BatchObjective
+    assert isinstance(objective, BatchObjective)
 
     def value() -> float:
         return float(objective.value_and_grad(net.forward(X), Y, weight=sw)[0])
@@ -350,9 +355,9 @@ def _fit_quietly(model, X, y):
         return model.fit(X, y)
 
 
-def _scheduled(schedule, lr, epochs, tol):
-    """An 8-unit MLP whose patience is the whole run of ``epochs`` epochs."""
-    return MLPClassifier(
+def _scheduled_history(data, schedule, lr, *, epochs, tol):
+    """``history_`` of ``epochs`` epochs (no early stop) under the ``schedule`` from ``lr``."""
+    model = MLPClassifier(
         (8,),
         learning_rate=schedule,
         learning_rate_init=lr,
@@ -361,20 +366,17 @@ def _scheduled(schedule, lr, epochs, tol):
         n_iter_no_change=epochs,
         random_state=0,
     )
+    return _fit_quietly(model, *data).history_
 
 
 def test_cosine_schedule_follows_the_formula(small):
-    X, y = small
-    model = _scheduled("cosine", 0.01, epochs=20, tol=0.0)
-    lrs = [r["lr"] for r in _fit_quietly(model, X, y).history_]
+    lrs = [r["lr"] for r in _scheduled_history(small, "cosine", 0.01, epochs=20, tol=0.0)]
     epochs = np.arange(20)
     np.testing.assert_allclose(lrs, 0.005 * (1 + np.cos(np.pi * epochs / 20)), rtol=1e-12)
 
 
 def test_plateau_schedule_divides_by_five_after_stalled_epochs(small):
-    X, y = small
-    model = _scheduled("plateau", 0.05, epochs=150, tol=0.01)
-    history = _fit_quietly(model, X, y).history_
+    history = _scheduled_history(small, "plateau", 0.05, epochs=150, tol=0.01)
     losses = np.array([r["train_loss"] for r in history])
     lrs = np.array([r["lr"] for r in history])
     drops = np.flatnonzero(lrs[1:] < lrs[:-1]) + 1

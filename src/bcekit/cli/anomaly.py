@@ -7,9 +7,8 @@ from typing import Any
 
 import click
 
+from bcekit.cli import options as opt
 from bcekit.cli.errors import CLIError
-from bcekit.cli.options import global_options, held_out_option, output_option, seed_option
-from bcekit.cli.tabular import model_option, table_options
 
 EPILOG = """\b
 Examples:
@@ -43,9 +42,9 @@ SUMMARY = {
 @click.command(short_help="Fit an anomaly classifier and write its report.", epilog=EPILOG)
 @click.argument("data", required=False, type=click.Path(path_type=Path))
 @click.option("--target", metavar="COL", help="The binary label column (with DATA).")
-@output_option("Report folder; created when the run ends.")
-@table_options
-@model_option("base", ["mlp", "logistic"], "mlp", "Base model trained with BCE.")
+@opt.output_option("Report folder; created when the run ends.")
+@opt.column_options
+@opt.model_option("base", "mlp", "Base model trained with BCE.", choices=("mlp", "logistic"))
 @click.option(
     "--imbalance",
     type=click.Choice(["balanced", "focal", "both", "none", "auto"]),
@@ -85,9 +84,9 @@ SUMMARY = {
     show_default=True,
     help="Calibration of the probabilities.",
 )
-@held_out_option("--test-size", 0.3, "Share of rows held out (stratified) for the report.")
-@seed_option()
-@global_options
+@opt.held_out_option("--test-size", 0.3, "Share of rows held out (stratified) for the report.")
+@opt.seed_option()
+@opt.global_options
 def anomaly(data: Path | None, output: Path, **options: Any) -> None:
     """Fit an AnomalyClassifier on DATA (CSV or Parquet) and write a report to DIR.
 

@@ -12,7 +12,6 @@ complete.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -113,11 +112,11 @@ def publish(path: Path) -> Iterator[Path]:
 def save_model_dir(directory: Path, model: Any, preprocessor: Any) -> None:
     """Write ``model`` and its preprocessing into ``directory`` (created if needed)."""
     from bcekit import io
+    from bcekit.data.preprocessor import write_preprocessor
 
     directory.mkdir(parents=True, exist_ok=True)
     io.save(model, directory)
-    text = json.dumps(preprocessor.to_dict(), indent=2, allow_nan=False)
-    (directory / PREPROCESS_FILE).write_text(text + "\n", encoding="utf-8")
+    write_preprocessor(directory / PREPROCESS_FILE, preprocessor)
 
 
 def saved_model_class(path: str | os.PathLike[str]) -> str | None:
@@ -192,12 +191,11 @@ def load_model_dir(path: str | os.PathLike[str]) -> tuple[Any, Any]:
 
 
 def _load_preprocessor(path: Path) -> Any:
-    from bcekit.data.tables import TablePreprocessor
+    from bcekit.data.preprocessor import read_preprocessor
     from bcekit.io import ModelFileError
-    from bcekit.io.reading import read_json_file
 
     try:
-        return TablePreprocessor.from_dict(read_json_file(path))
+        return read_preprocessor(path)
     except ModelFileError as exc:  # names the file; special files and sizes are refused there
         raise CLIError(f"{exc} (corrupt or edited)") from exc
     except ValueError as exc:

@@ -55,8 +55,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
     (str, int)
         Message (without the ``error:`` prefix) and exit status.
     """
-    tables = sys.modules.get("bcekit.data.tables")  # a DataError implies it is loaded
-    if tables is not None and isinstance(exc, tables.DataError):
+    data_errors = sys.modules.get("bcekit.data.errors")  # a DataError implies it is loaded
+    if data_errors is not None and isinstance(exc, data_errors.DataError):
         return one_line(exc.format(flag)), EXIT_BAD_INPUT
     if isinstance(exc, click.UsageError):
         hint = ""

@@ -183,12 +183,12 @@ class Checkpoint:
     def save(self, directory: Path) -> None:
         """Write the checkpoint folder: training state, preprocess.json and run.json."""
         from bcekit.cli.artifacts import PREPROCESS_FILE
+        from bcekit.data.preprocessor import write_preprocessor
         from bcekit.io import save_training_state
 
         directory.mkdir(parents=True, exist_ok=True)
         save_training_state(self.state, directory)
-        text = json.dumps(self.preprocessor.to_dict(), indent=2, allow_nan=False)
-        (directory / PREPROCESS_FILE).write_text(text + "\n", encoding="utf-8")
+        write_preprocessor(directory / PREPROCESS_FILE, self.preprocessor)
         document = {
             "format": RUN_FORMAT,
             "options": self.options,
@@ -208,7 +208,7 @@ class Checkpoint:
         """
         from bcekit import io
         from bcekit.cli.artifacts import PREPROCESS_FILE
-        from bcekit.data.tables import TablePreprocessor
+        from bcekit.data.preprocessor import read_preprocessor
 
         directory = run_dir / CHECKPOINT_DIR
         if not (directory / RUN_FILE).is_file():
@@ -221,8 +221,7 @@ class Checkpoint:
             )
         try:
             document = json.loads(run_file.read_text(encoding="utf-8"))
-            preprocess = json.loads((directory / PREPROCESS_FILE).read_text(encoding="utf-8"))
-            preprocessor = TablePreprocessor.from_dict(preprocess)
+            preprocessor = read_preprocessor(directory / PREPROCESS_FILE)
             ok = isinstance(document, dict)
         except (OSError, UnicodeDecodeError, ValueError):
             ok = False

@@ -75,6 +75,29 @@ def held_out_option(name: str, default: float, help_text: str) -> Callable[[F], 
     )
 
 
+def model_option(
+    dest: str, default: str, help_text: str, choices: tuple[str, ...] = ("logistic", "mlp")
+) -> Callable[[F], F]:
+    """``--model``: the estimator a command trains, one of ``choices``, passed as ``dest``."""
+    return click.option(
+        "--model",
+        dest,
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def column_options(func: F) -> F:
+    """``--drop``, ``--one-hot`` and ``--impute``: how a command turns a table into features."""
+    func = click.option(
+        "--impute", type=click.Choice(["mean", "median"]), help="Fill missing numbers this way."
+    )(func)
+    func = click.option("--one-hot", is_flag=True, help="One-hot encode text columns.")(func)
+    return click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")(func)
+
+
 def seed_option(help_text: str = "Seed of split and model.") -> Callable[[F], F]:
     """``--seed``: the integer seed of a command's random choices (default 0)."""
     return click.option("--seed", type=int, default=0, show_default=True, help=help_text)

@@ -1,34 +1,9 @@
-"""Helpers the table-reading commands share: their options, column lists, dropping columns."""
+"""Helpers the table-reading commands share: column-list options and dropping columns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
-
-import click
-
-from bcekit.cli.options import F
-
-
-def model_option(dest: str, choices: list[str], default: str, help_text: str) -> Callable[[F], F]:
-    """``--model``: which estimator a command fits, passed to it as ``dest``."""
-    return click.option(
-        "--model",
-        dest,
-        type=click.Choice(choices),
-        default=default,
-        show_default=True,
-        help=help_text,
-    )
-
-
-def table_options(func: F) -> F:
-    """Add ``--drop``, ``--one-hot`` and ``--impute``: how a table's columns become features."""
-    func = click.option(
-        "--impute", type=click.Choice(["mean", "median"]), help="Fill missing numbers this way."
-    )(func)
-    func = click.option("--one-hot", is_flag=True, help="One-hot encode text columns.")(func)
-    return click.option("--drop", multiple=True, metavar="COLS", help="Columns to leave out.")(func)
 
 
 def split_names(values: Iterable[str]) -> list[str]:

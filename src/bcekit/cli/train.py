@@ -9,8 +9,14 @@ from typing import Any
 import click
 
 from bcekit.cli.errors import EXIT_INTERRUPTED, EXIT_OK, CLIError
-from bcekit.cli.options import global_options, held_out_option, output_option, seed_option
-from bcekit.cli.tabular import model_option, table_options
+from bcekit.cli.options import (
+    column_options,
+    global_options,
+    held_out_option,
+    model_option,
+    output_option,
+    seed_option,
+)
 
 EPILOG = """\b
 Examples:
@@ -57,11 +63,9 @@ def _hidden_sizes(_ctx: click.Context, _param: click.Parameter, value: str) -> t
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", required=True, metavar="COL", help="The binary label column.")
 @output_option("Folder for the model and report; created when the run ends.")
-@model_option(
-    "kind", ["logistic", "mlp"], "logistic", "Logistic regression or a multi-layer perceptron."
-)
+@model_option("kind", "logistic", "Logistic regression or a multi-layer perceptron.")
 @click.option("--features", multiple=True, metavar="COLS", help="Feature columns (default: all).")
-@table_options
+@column_options
 @click.option("--pos-weight", type=PosWeight(), help="Weight of the positive class in BCE.")
 @click.option(
     "--label-smoothing",

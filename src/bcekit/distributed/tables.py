@@ -30,16 +30,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bcekit.data.tables import (
-    DataError,
-    TablePreprocessor,
-    _as_float,
-    _check_target_type,
-    _is_numeric,
-    _missing_problem,
-    _quote_list,
-    _select_columns,
-)
+from bcekit.data.columns import as_float as _as_float
+from bcekit.data.columns import check_target_type as _check_target_type
+from bcekit.data.columns import is_numeric as _is_numeric
+from bcekit.data.columns import missing_problem as _missing_problem
+from bcekit.data.columns import quote_list as _quote_list
+from bcekit.data.columns import select_columns as _select_columns
+from bcekit.data.tables import DataError, TablePreprocessor
 from bcekit.distributed._compat import require_dask
 
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -14,12 +14,10 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.metrics import average_precision_score
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -29,20 +27,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from bcekit.estimators._files import anomaly_arrays, anomaly_meta, restore_anomaly
+from bcekit.estimators._heads import labels, probabilities
+from bcekit.estimators._targets import BINARY
+from bcekit.estimators.calibration import CALIBRATION_METHODS, apply_calibration, choose_calibration
 from bcekit.estimators.thresholds import OBJECTIVES, operating_point, tune_threshold
 
 __all__ = ["AnomalyClassifier"]
 
 IMBALANCE_MODES = ("balanced", "none", "focal", "both")
-CALIBRATION_METHODS = ("sigmoid", "isotonic")
-
-# Probabilities are clipped to [_EPS, 1 - _EPS] before taking log-odds (isotonic maps reach 0, 1).
-_EPS = 1e-15
-# "auto" calibration compares out-of-fold predictions: it needs this many of each class.
-_MIN_PER_CLASS_AUTO = 10
-_FROZEN_WEIGHT_WARNING = ".*does not appear to accept sample_weight.*"
-# Prefix of the base estimator's arrays in a model file.
-_BASE_PREFIX = "base."
 
 
 def _imbalance_params(
@@ -62,48 +55,6 @@ def _imbalance_params(
         alpha_name = "focal_alpha" if base == "mlp" else "alpha"
         return {"loss": "focal", "gamma": gamma, alpha_name: n_neg / (n_neg + n_pos)}
     return {}
-
-
-def fit_calibration(
-    model: Any, X: np.ndarray, y: np.ndarray, method: str, sample_weight: np.ndarray | None
-) -> np.ndarray:
-    """Fit Platt or isotonic calibration of a fitted binary ``model`` on ``(X, y)``.
-
-    The map is fitted by :class:`sklearn.calibration.CalibratedClassifierCV` around the
-    frozen model (its ``decision_function``), and returned as plain numbers so that
-    :func:`apply_calibration` can evaluate it and the model can be saved as arrays.
-
-    Returns
-    -------
-    ndarray
-        ``[a, b]`` for ``"sigmoid"`` (``p = 1 / (1 + exp(a·s + b))``), or a ``(2, k)`` array
-        of isotonic knots ``[s_knots, p_knots]`` for ``"isotonic"``.
-    """
-    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method=method, cv=2)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_FROZEN_WEIGHT_WARNING, category=UserWarning)
-        calibrated.fit(X, y, sample_weight=sample_weight)
-    calibrator = calibrated.calibrated_classifiers_[0].calibrators[0]
-    if method == "sigmoid":
-        return np.array([calibrator.a_, calibrator.b_], dtype=np.float64)
-    return np.vstack([calibrator.X_thresholds_, calibrator.y_thresholds_]).astype(np.float64)
-
-
-def apply_calibration(scores: np.ndarray, method: str | None, params: np.ndarray) -> np.ndarray:
-    """Calibrated log-odds of raw ``scores`` (logits) under a map from :func:`fit_calibration`.
-
-    ``None``: the scores themselves. ``"sigmoid"``: ``−(a·s + b)``, the log-odds of Platt's
-    ``p = 1 / (1 + exp(a·s + b))``. ``"isotonic"``: ``logit(p)`` of the piecewise-linear
-    interpolation between the knots, constant beyond the end knots (scikit-learn's
-    ``out_of_bounds="clip"``), with ``p`` clipped to ``[1e-15, 1 − 1e-15]``.
-    """
-    if method is None:
-        return scores
-    if method == "sigmoid":
-        a, b = params
-        return -(a * scores + b)
-    p = np.interp(scores, params[0], params[1])
-    return logit(np.clip(p, _EPS, 1.0 - _EPS))
 
 
 class AnomalyClassifier(ClassifierMixin, BaseEstimator):
@@ -192,7 +143,8 @@ default="f1"
     calibration_ : {"sigmoid", "isotonic"} or None
         The calibration kept.
     calibration_params_ : ndarray
-        The calibration map (see :func:`fit_calibration`); empty when none.
+        The calibration map (see :func:`bcekit.estimators.calibration.fit_calibration`);
+        empty when none.
     threshold_log_odds_ : float
         Decision threshold on the calibrated log-odds: ``predict`` flags
         ``decision_function(X) > 0``, i.e. log-odds above this value.
@@ -312,8 +264,8 @@ default="f1"
         self.n_iter_ = int(np.max(getattr(self.base_estimator_, "n_iter_", 0)))
 
         raw_val = _raw_scores(self.base_estimator_, X[val])
-        self.calibration_, self.calibration_params_ = self._choose_calibration(
-            X[val], y01[val], weights(val), raw_val, seed
+        self.calibration_, self.calibration_params_ = choose_calibration(
+            self.base_estimator_, self.calibration, X[val], y01[val], weights(val), raw_val, seed
         )
         log_odds = apply_calibration(raw_val, self.calibration_, self.calibration_params_)
         choice = tune_threshold(
@@ -405,68 +357,6 @@ default="f1"
         params.update(self.base_params or {})
         return _base_class(self.base)(**params)
 
-    def _choose_calibration(
-        self,
-        X: np.ndarray,
-        y01: np.ndarray,
-        sw: np.ndarray | None,
-        raw: np.ndarray,
-        seed: int,
-    ) -> tuple[str | None, np.ndarray]:
-        """The calibration method kept and its map, fitted on the validation split."""
-        method = self.calibration
-        counts = np.bincount(y01, minlength=2).min()
-        if method == "auto":
-            method = None
-            if counts >= _MIN_PER_CLASS_AUTO:
-                method = self._best_calibration(X, y01, sw, raw, seed)
-        elif method is not None and counts < 2:
-            warnings.warn(
-                f"calibration={method!r} needs at least 2 samples of each class in the "
-                f"validation split; got {counts}. predict_proba is left uncalibrated",
-                UserWarning,
-                stacklevel=3,
-            )
-            method = None
-        if method is None:
-            return None, np.empty(0)
-        return method, fit_calibration(self.base_estimator_, X, y01, method, sw)
-
-    def _best_calibration(
-        self,
-        X: np.ndarray,
-        y01: np.ndarray,
-        sw: np.ndarray | None,
-        raw: np.ndarray,
-        seed: int,
-    ) -> str | None:
-        """Out-of-fold comparison of sigmoid, isotonic and no calibration."""
-        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-        params = None if sw is None else {"sample_weight": sw}
-
-        def losses(p: np.ndarray) -> tuple[float, float]:
-            return (
-                float(log_loss(y01, p, sample_weight=sw, labels=[0, 1])),
-                float(brier_score_loss(y01, p, sample_weight=sw, labels=[0, 1])),
-            )
-
-        best, (best_log, best_brier) = None, losses(expit(raw))
-        for method in CALIBRATION_METHODS:
-            calibrated = CalibratedClassifierCV(
-                FrozenEstimator(self.base_estimator_), method=method, cv=2
-            )
-            with warnings.catch_warnings():
-                warnings.filterwarnings(
-                    "ignore", message=_FROZEN_WEIGHT_WARNING, category=UserWarning
-                )
-                p = cross_val_predict(
-                    calibrated, X, y01, cv=folds, method="predict_proba", params=params
-                )[:, 1]
-            log, brier = losses(p)
-            if log < best_log and brier <= best_brier:
-                best, best_log, best_brier = method, log, brier
-        return best
-
     # --------------------------------------------------------------- prediction
     def _log_odds(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -475,46 +365,19 @@ default="f1"
         return apply_calibration(raw, self.calibration_, self.calibration_params_)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Calibrated log-odds of an anomaly minus the threshold's: positive means anomaly.
+        """``logit(predict_proba(X)[:, 1]) − threshold_log_odds_``, shape ``(n_samples,)``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            ``logit(predict_proba(X)[:, 1]) − threshold_log_odds_``.
+        The calibrated log-odds of an anomaly minus the threshold's: positive means anomaly.
         """
         return self._log_odds(X) - self.threshold_log_odds_
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated class probabilities, ``[P(normal), P(anomaly)]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, 2)
-        """
-        z = self._log_odds(X)
-        return np.column_stack([expit(-z), expit(z)])
+        """Calibrated class probabilities ``[P(normal), P(anomaly)]``, shape ``(n_samples, 2)``."""
+        return probabilities(self._log_odds(X), BINARY)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class labels: ``classes_[1]`` where ``decision_function(X) > 0``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        flagged = self.decision_function(X) > 0
-        return self.classes_[flagged.astype(np.intp)]
+        """Class labels ``(n_samples,)``: ``classes_[1]`` where ``decision_function(X) > 0``."""
+        return labels(self.decision_function(X), BINARY, self.classes_)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Average precision of the anomaly scores (area under the precision–recall curve).
@@ -543,72 +406,17 @@ default="f1"
 
     # --------------------------------------------------- model files (bcekit.io)
     def _state_arrays(self) -> dict[str, np.ndarray]:
-        base = self.base_estimator_
-        arrays = {_BASE_PREFIX + k: v for k, v in base._state_arrays().items()}
-        arrays[_BASE_PREFIX + "classes_"] = np.asarray(base.classes_)
-        arrays["calibration_params_"] = self.calibration_params_
-        return arrays
+        return anomaly_arrays(self)
 
     def _state_meta(self) -> dict[str, Any]:
-        base = self.base_estimator_
-        base_meta = getattr(base, "_state_meta", None)
-        return {
-            "imbalance_": self.imbalance_,
-            "imbalance_scores_": self.imbalance_scores_,
-            "calibration_": self.calibration_,
-            "threshold_log_odds_": self.threshold_log_odds_,
-            "validation_operating_point_": self.validation_operating_point_,
-            "base_estimator": {
-                "params": base.get_params(deep=False),
-                "history_": getattr(base, "history_", None),
-                "extra": base_meta() if callable(base_meta) else {},
-            },
-        }
+        return anomaly_meta(self)
 
     @classmethod
     def _from_state(
         cls, params: dict[str, Any], arrays: dict[str, np.ndarray], meta: dict[str, Any]
     ) -> AnomalyClassifier:
         model = cls(**params)
-        extra = meta["extra"]
-        base_doc = extra["base_estimator"]
-        base_meta = {
-            "classes_": arrays[_BASE_PREFIX + "classes_"],
-            "n_features_in_": meta["n_features_in_"],
-            "feature_names_in_": None,
-            "history_": base_doc["history_"],
-            "extra": base_doc["extra"],
-        }
-        base_arrays = {
-            k[len(_BASE_PREFIX) :]: v
-            for k, v in arrays.items()
-            if k.startswith(_BASE_PREFIX) and k != _BASE_PREFIX + "classes_"
-        }
-        base = _base_class(model.base)._from_state(base_doc["params"], base_arrays, base_meta)
-        if meta["classes_"] is None or len(meta["classes_"]) != 2:
-            raise ValueError(f"classes_ must hold two classes; got {meta['classes_']!r:.80}")
-        for attr in ("classes_", "n_features_in_", "history_"):
-            if base_meta[attr] is not None:
-                setattr(base, attr, base_meta[attr])
-
-        method, calibration = extra["calibration_"], arrays["calibration_params_"]
-        expected = {None: (0,), "sigmoid": (2,), "isotonic": (2, calibration.shape[-1])}
-        if method not in expected or calibration.shape != expected[method]:
-            raise ValueError(
-                f"calibration_params_ of shape {calibration.shape} does not fit "
-                f"calibration_={method!r}"
-            )
-        threshold = float(extra["threshold_log_odds_"])
-        if not np.isfinite(threshold):
-            raise ValueError(f"threshold_log_odds_ must be finite; got {threshold}")
-        model.base_estimator_ = base
-        model.imbalance_ = str(extra["imbalance_"])
-        model.imbalance_scores_ = dict(extra["imbalance_scores_"])
-        model.calibration_, model.calibration_params_ = method, calibration
-        model.threshold_log_odds_ = threshold
-        model.threshold_ = float(expit(threshold))
-        model.validation_operating_point_ = dict(extra["validation_operating_point_"])
-        return model
+        return restore_anomaly(model, arrays, meta, _base_class(model.base))
 
 
 def _base_class(name: str) -> type:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bcekit.estimators.anomaly import _EPS
+from bcekit.estimators.calibration import EPS
 from bcekit.onnx.graph import Graph, element_type
 
 _F64 = np.dtype(np.float64)
@@ -48,7 +48,7 @@ def _calibrate(g: Graph, s: str, method: str | None, params: np.ndarray) -> str:
     if method != "isotonic":
         raise ValueError(f"calibration_ must be None, 'sigmoid' or 'isotonic'; got {method!r}")
     p = _interp(g, s, params[0], params[1])
-    p = g.op("Clip", [p, g.constant(_EPS, "p_min", _F64), g.constant(1.0 - _EPS, "p_max", _F64)])
+    p = g.op("Clip", [p, g.constant(EPS, "p_min", _F64), g.constant(1.0 - EPS, "p_max", _F64)])
     odds = g.op("Div", [p, g.op("Sub", [g.constant(1.0, "one", _F64), p])])
     return g.op("Log", [odds], hint="log_odds")
 

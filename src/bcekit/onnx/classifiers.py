@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from bcekit.estimators._base import MULTILABEL
+from bcekit.estimators._targets import MULTILABEL
 from bcekit.estimators.anomaly import AnomalyClassifier
 from bcekit.estimators.logistic import LogisticRegression
 from bcekit.estimators.mlp import MLPClassifier

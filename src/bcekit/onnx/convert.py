@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from bcekit.estimators._base import MULTILABEL
+from bcekit.estimators._targets import MULTILABEL
 from bcekit.estimators.segmentation import SegmentationNet
 from bcekit.onnx.classifiers import (
     check_tabular,

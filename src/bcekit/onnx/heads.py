@@ -1,6 +1,6 @@
 """Classifier outputs from logits: the ``label`` and ``probabilities`` tensors.
 
-The same formulas as :class:`bcekit.estimators._base.BCEClassifierMixin`, on logits ``z`` of
+The same formulas as :mod:`bcekit.estimators._heads`, on logits ``z`` of
 shape ``(N, K)``:
 
 - binary (``K = 1``): probabilities ``[σ(−z), σ(z)]`` of shape ``(N, 2)``; label
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bcekit.estimators._base import BINARY, MULTICLASS, MULTILABEL
+from bcekit.estimators._targets import BINARY, MULTICLASS, MULTILABEL
 from bcekit.onnx.graph import Graph, element_type
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto
 
-from bcekit.estimators._base import MULTILABEL
+from bcekit.estimators._targets import MULTILABEL
 from bcekit.onnx.classifiers import TABULAR, emit_classifier, output_spec, target_kind
 from bcekit.onnx.graph import MIN_OPSET, Graph
 
