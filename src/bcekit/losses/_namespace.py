@@ -19,10 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from bcekit.losses._buffers import GradientPool
+
 _NEUTRAL = (bool, int, float)
 _NUMPY_SIDE = (np.ndarray, np.generic, list, tuple)
 _NUMPY_LIKE = (*_NEUTRAL, *_NUMPY_SIDE, str)
 _INTERNAL = ("need_grad", "out", "pool")
+_PLAIN = frozenset(
+    {type(None), *_NEUTRAL, str, list, np.ndarray, np.float64, np.float32, GradientPool}
+)
+"""Types that are never arrays of another library: a call holding only these is NumPy's."""
 
 
 def _foreign(x: Any) -> bool:
@@ -85,6 +91,16 @@ def _mixed(first: tuple[str, Any], second: tuple[str, Any]) -> TypeError:
     )
 
 
+def _all_plain(args: tuple[Any, ...], keywords: dict[str, Any]) -> bool:
+    for value in args:
+        if type(value) not in _PLAIN:
+            return False
+    for value in keywords.values():
+        if type(value) not in _PLAIN:
+            return False
+    return True
+
+
 def with_portable_twin(
     portable: Callable[[ModuleType, SimpleNamespace], Any],
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -92,20 +108,18 @@ def with_portable_twin(
 
     The decorated definition keeps its signature. ``portable(xp, a)`` gets the array namespace
     and the call's arguments as attributes of ``a`` (defaults filled in), the predictions
-    also as ``a.pred``; it returns ``(value, gradient or None)`` in that namespace.
+    also as ``a.pred``; it returns ``(value, gradient or None)`` in that namespace. A call
+    whose arguments are all of the common plain types (NumPy arrays, Python numbers,
+    strings, None) goes straight to the definition: the check costs a set look-up per
+    argument. ``definition.portable(xp, *args, **keywords)`` runs the portable twin in a
+    given namespace (``array_api_compat.numpy`` for NumPy arrays, as the benchmarks do).
     """
 
     def decorate(compute: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(compute)
         pred_name = next(iter(signature.parameters))
 
-        @functools.wraps(compute)
-        def dispatch(*args: Any, **keywords: Any) -> Any:
-            named = zip(signature.parameters, args, strict=False)
-            arrays = [*named, *((k, v) for k, v in keywords.items() if k not in _INTERNAL)]
-            xp = namespace_of(arrays)
-            if xp is None:
-                return compute(*args, **keywords)
+        def run_portable(xp: ModuleType, *args: Any, **keywords: Any) -> Any:
             if keywords.get("out") is not None:
                 raise TypeError(f"out is for NumPy input only; got arrays of {xp.__name__}")
             bound = signature.bind(*args, **keywords)
@@ -116,6 +130,18 @@ def with_portable_twin(
             with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
                 return portable(xp, SimpleNamespace(pred=values[pred_name], **values))
 
+        @functools.wraps(compute)
+        def dispatch(*args: Any, **keywords: Any) -> Any:
+            if _all_plain(args, keywords):
+                return compute(*args, **keywords)
+            named = zip(signature.parameters, args, strict=False)
+            arrays = [*named, *((k, v) for k, v in keywords.items() if k not in _INTERNAL)]
+            xp = namespace_of(arrays)
+            if xp is None:
+                return compute(*args, **keywords)
+            return run_portable(xp, *args, **keywords)
+
+        dispatch.portable = run_portable  # type: ignore[attr-defined]
         return dispatch
 
     return decorate

@@ -20,7 +20,7 @@ import math
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from bcekit.losses._portable_checks import binary_inputs
+from bcekit.losses._portable_checks import accumulator, binary_inputs
 from bcekit.losses._validation import (
     BinaryInputs,
     check_label_smoothing,
@@ -33,17 +33,6 @@ _LOG_FLOOR = -100.0
 _GRAD_EPS = 9.999999960041972e-13  # float(np.float32(1e-12)), PyTorch's floor of p(1 − p)
 
 Pair = tuple[Any, Any]
-
-
-def accumulator(xp: ModuleType, like: Any) -> Any:
-    """float64 where ``like``'s device has it, else ``like``'s dtype."""
-    from array_api_compat import device
-
-    try:
-        dtypes = xp.__array_namespace_info__().dtypes(device=device(like))
-    except (AttributeError, TypeError, ValueError):
-        return xp.float64
-    return xp.float64 if "float64" in dtypes else like.dtype
 
 
 def reduce(
@@ -65,11 +54,11 @@ def reduce(
     if reduction == "none":
         return loss, (1.0 if factor is None else factor)
     acc = accumulator(xp, loss)
-    total = xp.sum(xp.astype(loss, acc))
+    total = xp.sum(loss, dtype=acc)
     if reduction == "sum":
         return xp.astype(total, loss.dtype), (1.0 if factor is None else factor)
     if reduction == "weighted_mean" and factor is not None:
-        d = xp.sum(xp.astype(xp.broadcast_to(factor, loss.shape), acc))
+        d = xp.sum(xp.broadcast_to(factor, loss.shape), dtype=acc)
     elif mask is not None:
         d = xp.sum(xp.astype(xp.broadcast_to(mask, loss.shape), acc))
     else:

@@ -2,15 +2,15 @@
 
 Same rules and messages as for NumPy input. Value checks are reductions in the namespace
 (the minimum and maximum of an array, on its device); only their results, a few numbers, are
-brought to the host, so no large array is copied there. On Dask the checks are computed when
-the loss is called, the loss itself stays lazy.
+brought to the host, all of one call's in one transfer, so no large array is copied there.
+On Dask that transfer is one computation when the loss is called; the loss stays lazy.
 """
 
 from __future__ import annotations
 
 import math
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,13 +24,27 @@ from bcekit.losses._validation import (
 _REAL = ("bool", "integral", "real floating")
 
 
+def accumulator(xp: ModuleType, like: Any) -> Any:
+    """float64 where ``like``'s device has it, else ``like``'s dtype."""
+    from array_api_compat import device
+
+    try:
+        dtypes = xp.__array_namespace_info__().dtypes(device=device(like))
+    except (AttributeError, TypeError, ValueError):
+        return xp.float64
+    return xp.float64 if "float64" in dtypes else like.dtype
+
+
 def host_floats(xp: ModuleType, *scalars: Any) -> list[float]:
-    """0-d arrays of ``xp`` as Python floats, fetched from their device in one go."""
+    """0-d arrays of ``xp`` as Python floats, fetched from their device in one transfer."""
     from array_api_compat import is_lazy_array
 
-    stats = xp.stack([xp.astype(s, xp.float64) for s in scalars])
+    acc = accumulator(xp, scalars[0])
+    stats = xp.stack([xp.astype(s, acc) for s in scalars])
     if is_lazy_array(stats):
         return [float(v) for v in np.asarray(stats)]  # Dask: one computation for all
+    if hasattr(stats, "tolist"):  # PyTorch, CuPy, JAX: one copy of the small vector
+        return [float(v) for v in stats.tolist()]
     return [float(stats[i]) for i in range(len(scalars))]
 
 
@@ -57,26 +71,60 @@ def as_float(xp: ModuleType, x: Any, name: str) -> Any:
     return x if x.dtype == dtype else xp.astype(x, dtype)
 
 
-def check_values(
-    xp: ModuleType, arr: Any, name: str, low: float | None, high: float | None, allow_inf: bool
-) -> bool:
-    """Refuse NaN, infinities (unless ``allow_inf``) and values outside ``[low, high]``.
+class ValueCheck(NamedTuple):
+    """A check of :func:`check_values`: ``arr`` (called ``name``) has no NaN, no infinity
+    unless ``allow_inf``, and lies in ``[low, high]`` (None: unbounded)."""
 
-    Returns whether ``arr`` holds an infinity.
+    arr: Any
+    name: str
+    low: float | None = None
+    high: float | None = None
+    allow_inf: bool = False
+
+
+def check_values(xp: ModuleType, *checks: ValueCheck) -> list[bool]:
+    """Run the ``checks`` in order, from one transfer of every array's minimum and maximum.
+
+    Returns, per check, whether its array holds an infinity.
     """
-    if math.prod(arr.shape) == 0:
-        return False
-    lo, hi = host_floats(xp, xp.min(arr), xp.max(arr))
+    counted = [c for c in checks if math.prod(c.arr.shape)]
+    if not counted:
+        return [False] * len(checks)
+    extrema = host_floats(xp, *(m for c in counted for m in (xp.min(c.arr), xp.max(c.arr))))
+    found = {id(c): _judge(xp, c, *extrema[2 * i : 2 * i + 2]) for i, c in enumerate(counted)}
+    return [found.get(id(c), False) for c in checks]
+
+
+def _judge(xp: ModuleType, check: ValueCheck, lo: float, hi: float) -> bool:
+    """Raise if ``check`` fails given its array's extrema; return whether it holds an inf."""
+    name, low, high = check.name, check.low, check.high
     if math.isnan(lo) or math.isnan(hi):
-        (count,) = host_floats(xp, xp.sum(xp.astype(xp.isnan(arr), xp.int64)))
+        (count,) = host_floats(xp, xp.sum(xp.astype(xp.isnan(check.arr), xp.int64)))
         raise invalid(name, "not contain NaN", f"{int(count)} NaN values")
     has_inf = math.isinf(lo) or math.isinf(hi)
-    if has_inf and not allow_inf:
+    if has_inf and not check.allow_inf:
         raise invalid(name, "be finite", f"values in [{lo:g}, {hi:g}]")
     if (low is not None and lo < low) or (high is not None and hi > high):
         expected = f"be >= {low:g}" if high is None else f"lie in [{low:g}, {high:g}]"
         raise invalid(name, expected, f"values in [{lo:g}, {hi:g}]")
     return has_inf
+
+
+def operand_array(
+    xp: ModuleType, x: Any, name: str, like: Any, of: str, shape: tuple[int, ...] | None = None
+) -> Any:
+    """``x`` as an array broadcasting to ``shape`` (``like``'s by default), in ``like``'s
+    dtype and on its device, its values not yet checked; a Python number becomes 0-d."""
+    from array_api_compat import device
+
+    if isinstance(x, bool | int | float):
+        return xp.asarray(float(x), dtype=like.dtype, device=device(like))
+    arr = xp.asarray(x)
+    if not xp.isdtype(arr.dtype, _REAL):
+        expected = "have a real numeric dtype (bool, integer or float)"
+        raise invalid(name, expected, dtype_name(arr.dtype))
+    _check_broadcast(arr, name, like.shape if shape is None else shape, of)
+    return arr if arr.dtype == like.dtype else xp.astype(arr, like.dtype)
 
 
 def operand(
@@ -89,20 +137,9 @@ def operand(
     high: float | None = None,
     shape: tuple[int, ...] | None = None,
 ) -> Any:
-    """A finite array in ``[0, high]`` broadcasting to ``shape`` (``like``'s by default), in
-    ``like``'s dtype and on its device; a Python number becomes a 0-d array."""
-    from array_api_compat import device
-
-    if isinstance(x, bool | int | float):
-        arr = xp.asarray(float(x), dtype=like.dtype, device=device(like))
-    else:
-        arr = xp.asarray(x)
-        if not xp.isdtype(arr.dtype, _REAL):
-            expected = "have a real numeric dtype (bool, integer or float)"
-            raise invalid(name, expected, dtype_name(arr.dtype))
-        _check_broadcast(arr, name, like.shape if shape is None else shape, of)
-        arr = arr if arr.dtype == like.dtype else xp.astype(arr, like.dtype)
-    check_values(xp, arr, name, 0.0, high, allow_inf=False)
+    """:func:`operand_array` after checking it is finite and lies in ``[0, high]``."""
+    arr = operand_array(xp, x, name, like, of, shape)
+    check_values(xp, ValueCheck(arr, name, 0.0, high))
     return arr
 
 
@@ -133,13 +170,17 @@ def binary_inputs(
 ) -> BinaryInputs:
     """:func:`bcekit.losses._validation.binary_inputs` for arrays of ``xp``."""
     arr = as_float(xp, xp.asarray(pred), name)
-    low, high = (None, None) if allow_inf else (0.0, 1.0)
-    has_inf = check_values(xp, arr, name, low, high, allow_inf)
     check_not_empty(math.prod(arr.shape), arr.shape, name, reduction)
-    targets = operand(xp, targets, "targets", arr, name, high=1.0)
-    weight = None if weight is None else operand(xp, weight, "weight", arr, name)
+    targets = operand_array(xp, targets, "targets", arr, name)
+    weight = None if weight is None else operand_array(xp, weight, "weight", arr, name)
     if pos_weight is not None:
-        pos_weight = operand(xp, pos_weight, "pos_weight", arr, name)
-    return BinaryInputs(
-        arr, has_inf, targets, weight, pos_weight, as_mask(xp, mask, arr.shape, name)
-    )
+        pos_weight = operand_array(xp, pos_weight, "pos_weight", arr, name)
+    mask = as_mask(xp, mask, arr.shape, name)
+    has_inf, *_ = check_values(
+        xp,
+        ValueCheck(arr, name, None if allow_inf else 0.0, None if allow_inf else 1.0, allow_inf),
+        ValueCheck(targets, "targets", 0.0, 1.0),
+        *(ValueCheck(a, n, 0.0) for a, n in ((weight, "weight"), (pos_weight, "pos_weight"))
+          if a is not None),
+    )  # fmt: skip
+    return BinaryInputs(arr, has_inf, targets, weight, pos_weight, mask)

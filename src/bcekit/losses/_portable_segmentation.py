@@ -9,8 +9,8 @@ from typing import Any
 
 from bcekit.losses._dice import check_dice
 from bcekit.losses._pixels import check_ignore_value
-from bcekit.losses._portable import Pair, accumulator, bce_logits, checked_bce_logits
-from bcekit.losses._portable_checks import as_mask, binary_inputs, host_floats
+from bcekit.losses._portable import Pair, bce_logits, checked_bce_logits
+from bcekit.losses._portable_checks import accumulator, as_mask, binary_inputs, host_floats
 from bcekit.losses._validation import BinaryInputs, _check_broadcast, check_scalar
 
 _REAL = ("bool", "integral", "real floating")
@@ -73,8 +73,8 @@ def _dice(
     acc = accumulator(xp, z)
     p_c = p if counted is None else p * counted
     t_c = t if counted is None else t * counted
-    intersection = xp.sum(xp.astype(p_c * t, acc), axis=pixels)
-    total = xp.sum(xp.astype(p_c, acc), axis=pixels) + xp.sum(xp.astype(t_c, acc), axis=pixels)
+    intersection = xp.sum(p_c * t, axis=pixels, dtype=acc)
+    total = xp.sum(p_c, axis=pixels, dtype=acc) + xp.sum(t_c, axis=pixels, dtype=acc)
     denom = total + smooth
     safe = xp.where(denom > 0, denom, 1.0)
     ratio = xp.where(denom > 0, (2.0 * intersection + smooth) / safe, 1.0)

@@ -14,8 +14,10 @@ import math
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from bcekit.losses._portable import Pair, accumulator, reduce, smooth
+from bcekit.losses._portable import Pair, reduce, smooth
 from bcekit.losses._portable_checks import (
+    ValueCheck,
+    accumulator,
     as_float,
     as_mask,
     check_values,
@@ -57,7 +59,7 @@ def _targets(xp: ModuleType, targets: Any, z: Any, axis: int) -> Any:
         raise invalid("targets", expected, f"shape {arr.shape}")
     probs = operand(xp, xp.moveaxis(arr, axis, -1), "targets", z, "logits", high=1.0)
     if math.prod(rows):
-        sums = xp.sum(xp.astype(probs, accumulator(xp, z)), axis=-1)
+        sums = xp.sum(probs, axis=-1, dtype=accumulator(xp, z))
         (off,) = host_floats(xp, xp.max(xp.abs(sums - 1.0)))
         tol = math.sqrt(float(xp.finfo(z.dtype).eps))
         if off > tol:
@@ -93,7 +95,7 @@ def softmax_ce(xp: ModuleType, a: SimpleNamespace) -> Pair:
     reduction = check_reduction(a.reduction)
     s = check_label_smoothing(a.label_smoothing)
     arr = as_float(xp, xp.asarray(a.pred), "logits")
-    has_inf = check_values(xp, arr, "logits", None, None, allow_inf=True)
+    (has_inf,) = check_values(xp, ValueCheck(arr, "logits", allow_inf=True))
     axis = check_axis(a.axis, arr.ndim)
     if arr.shape[axis] == 0:
         raise invalid("logits", f"have at least one class along axis {axis}", f"shape {arr.shape}")

@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
+from bcekit.losses._namespace import namespace_of
+
 REDUCTIONS = ("mean", "weighted_mean", "sum", "none")
 MEAN_REDUCTIONS = ("mean", "weighted_mean")
 
@@ -200,13 +202,11 @@ def check_nonnegative(x: Any, name: str) -> Any:
 
     An array of another Array API library is checked in its namespace.
     """
-    from bcekit.losses._namespace import namespace_of
-
     xp = None if x is None else namespace_of([(name, x)])
     if xp is not None:
-        from bcekit.losses._portable_checks import as_float, check_values
+        from bcekit.losses._portable_checks import ValueCheck, as_float, check_values
 
-        check_values(xp, as_float(xp, x, name), name, 0.0, None, allow_inf=False)
+        check_values(xp, ValueCheck(as_float(xp, x, name), name, 0.0))
     elif x is not None:
         arr = _as_numeric(x, name)
         _check_values(arr.astype(working_dtype(arr.dtype), copy=False), name, 0.0, None, False)
