@@ -119,14 +119,23 @@ def _finish(xp: ModuleType, loss: Any, grad: Any, inp: Any, reduction: str, fini
     return value, (None if grad is None else grad * factor)
 
 
-def bce_logits(xp: ModuleType, a: SimpleNamespace) -> Pair:
-    """BCE on logits, finite for every finite logit, with its limits at ``±inf``."""
+def _checked(
+    xp: ModuleType, a: SimpleNamespace, name: str, pos_weight: Any
+) -> tuple[BinaryInputs, float, str]:
+    """A binary loss call's checked inputs, label smoothing and reduction; the predictions
+    are called ``name`` (``"logits"``, which may be infinite, or ``"probs"``)."""
     reduction = check_reduction(a.reduction)
     s = check_label_smoothing(a.label_smoothing)
     inp = binary_inputs(
-        xp, a.pred, a.targets, name="logits", allow_inf=True, weight=a.weight,
-        pos_weight=a.pos_weight, mask=a.mask, reduction=reduction,
+        xp, a.pred, a.targets, name=name, allow_inf=name == "logits", weight=a.weight,
+        pos_weight=pos_weight, mask=a.mask, reduction=reduction,
     )  # fmt: skip
+    return inp, s, reduction
+
+
+def bce_logits(xp: ModuleType, a: SimpleNamespace) -> Pair:
+    """BCE on logits, finite for every finite logit, with its limits at ``±inf``."""
+    inp, s, reduction = _checked(xp, a, "logits", a.pos_weight)
     return checked_bce_logits(xp, inp, s, reduction, a.need_grad)
 
 
@@ -145,12 +154,7 @@ def checked_bce_logits(
 
 def bce_probs(xp: ModuleType, a: SimpleNamespace) -> Pair:
     """BCE on probabilities, ``log`` clamped at −100 and ``p(1 − p)`` floored at 1e-12."""
-    reduction = check_reduction(a.reduction)
-    s = check_label_smoothing(a.label_smoothing)
-    inp = binary_inputs(
-        xp, a.pred, a.targets, name="probs", allow_inf=False, weight=a.weight,
-        pos_weight=a.pos_weight, mask=a.mask, reduction=reduction,
-    )  # fmt: skip
+    inp, s, reduction = _checked(xp, a, "probs", a.pos_weight)
     p, y, pw = inp.pred, smooth(inp.targets, s), inp.pos_weight
     log_p = xp.clip(xp.log(p), _LOG_FLOOR, None)
     log_1mp = xp.clip(xp.log1p(-p), _LOG_FLOOR, None)
@@ -164,14 +168,9 @@ def bce_probs(xp: ModuleType, a: SimpleNamespace) -> Pair:
 
 def focal(xp: ModuleType, a: SimpleNamespace) -> Pair:
     r"""Sigmoid focal loss :math:`α_t (1 − p_t)^γ\,\mathrm{CE}` in log-space."""
-    reduction = check_reduction(a.reduction)
-    s = check_label_smoothing(a.label_smoothing)
     gamma = check_scalar(a.gamma, "gamma", 0.0)
     alpha = None if a.alpha is None else check_scalar(a.alpha, "alpha", 0.0, 1.0)
-    inp = binary_inputs(
-        xp, a.pred, a.targets, name="logits", allow_inf=True, weight=a.weight,
-        pos_weight=None, mask=a.mask, reduction=reduction,
-    )  # fmt: skip
+    inp, s, reduction = _checked(xp, a, "logits", None)
     y = smooth(inp.targets, s)
     z = saturate(xp, inp.pred) if inp.has_inf else inp.pred
     ce, d_ce, soft = bce_parts(xp, z, y, None, a.need_grad)

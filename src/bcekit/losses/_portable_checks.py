@@ -21,7 +21,8 @@ from bcekit.losses._validation import (
     invalid,
 )
 
-_REAL = ("bool", "integral", "real floating")
+REAL_KINDS = ("bool", "integral", "real floating")
+"""The dtype kinds (``xp.isdtype``) that a loss takes as numbers."""
 
 
 def accumulator(xp: ModuleType, like: Any) -> Any:
@@ -63,7 +64,7 @@ def working_dtype(xp: ModuleType, dtype: Any) -> Any:
 
 def as_float(xp: ModuleType, x: Any, name: str) -> Any:
     """``x`` in its working dtype, after checking its dtype is real."""
-    if not xp.isdtype(x.dtype, _REAL):
+    if not xp.isdtype(x.dtype, REAL_KINDS):
         raise invalid(
             name, "have a real numeric dtype (bool, integer or float)", dtype_name(x.dtype)
         )
@@ -120,7 +121,7 @@ def operand_array(
     if isinstance(x, bool | int | float):
         return xp.asarray(float(x), dtype=like.dtype, device=device(like))
     arr = xp.asarray(x)
-    if not xp.isdtype(arr.dtype, _REAL):
+    if not xp.isdtype(arr.dtype, REAL_KINDS):
         expected = "have a real numeric dtype (bool, integer or float)"
         raise invalid(name, expected, dtype_name(arr.dtype))
     _check_broadcast(arr, name, like.shape if shape is None else shape, of)

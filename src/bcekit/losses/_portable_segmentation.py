@@ -10,10 +10,14 @@ from typing import Any
 from bcekit.losses._dice import check_dice
 from bcekit.losses._pixels import check_ignore_value
 from bcekit.losses._portable import Pair, bce_logits, checked_bce_logits
-from bcekit.losses._portable_checks import accumulator, as_mask, binary_inputs, host_floats
+from bcekit.losses._portable_checks import (
+    REAL_KINDS,
+    accumulator,
+    as_mask,
+    binary_inputs,
+    host_floats,
+)
 from bcekit.losses._validation import BinaryInputs, _check_broadcast, check_scalar
-
-_REAL = ("bool", "integral", "real floating")
 
 
 def _drop_ignored(xp: ModuleType, a: SimpleNamespace, ignore_value: float | None) -> Pair:
@@ -23,7 +27,7 @@ def _drop_ignored(xp: ModuleType, a: SimpleNamespace, ignore_value: float | None
     targets = a.targets if isinstance(a.targets, bool | int | float) else xp.asarray(a.targets)
     if ignore_value is None or isinstance(targets, bool | int | float):
         return targets, mask
-    if not xp.isdtype(targets.dtype, _REAL):
+    if not xp.isdtype(targets.dtype, REAL_KINDS):
         return targets, mask
     ignored = targets == ignore_value
     (count,) = host_floats(xp, xp.sum(xp.astype(ignored, xp.int64)))
