@@ -107,3 +107,17 @@ def test_dask_arrays_take_the_portable_path_and_stay_lazy():
     np.testing.assert_allclose(grad.compute(), expected[1], rtol=1e-12, atol=1e-300)
     with pytest.raises(ValueError, match="targets must lie in"):
         losses.binary_cross_entropy_with_logits(chunked[0], 2 * chunked[1])
+
+
+def test_numbers_numpy_scalars_included_go_with_any_library():
+    xps = pytest.importorskip("array_api_strict")
+    z = RNG.normal(size=(5, 2))
+    y = (RNG.random((5, 2)) < 0.5).astype(np.float64)
+    expected = losses.binary_cross_entropy_with_logits(z, y, pos_weight=2.0, weight=0.5)
+    for pos_weight in (2, 2.0, np.float64(2.0), np.float32(2.0), np.int64(2)):
+        value = losses.binary_cross_entropy_with_logits(
+            xps.asarray(z), xps.asarray(y), pos_weight=pos_weight, weight=np.float32(0.5)
+        )
+        assert float(value) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(TypeError, match="logits and weight come from different array libraries"):
+        losses.binary_cross_entropy_with_logits(xps.asarray(z), xps.asarray(y), weight=np.ones(2))

@@ -4,9 +4,9 @@ Every loss takes NumPy array-likes (arrays, lists, scalars) and runs its NumPy d
 them. Arrays of any other library that follows the Python Array API standard (PyTorch, CuPy,
 JAX, Dask, array-api-strict, recognised through ``array-api-compat``) go to the loss's
 portable implementation instead, written once against the standard, which returns arrays of
-that library on the input's device. Python numbers may accompany either. Arrays of two
-libraries in one call are refused, with one exception: Dask takes NumPy arrays beside its own,
-as ``dask.array`` operations do.
+that library on the input's device. Numbers (NumPy scalars too) may accompany either. Arrays
+of two libraries in one call are refused, with one exception: Dask takes NumPy arrays beside
+its own, as ``dask.array`` operations do.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import numpy as np
 
 from bcekit.losses._buffers import GradientPool
 
-_NEUTRAL = (bool, int, float)
-_NUMPY_SIDE = (np.ndarray, np.generic, list, tuple)
+_NEUTRAL = (bool, int, float, np.generic)
+"""Numbers, NumPy's scalars included: they go with arrays of any library."""
+_NUMPY_SIDE = (np.ndarray, list, tuple)
 _NUMPY_LIKE = (*_NEUTRAL, *_NUMPY_SIDE, str)
 _INTERNAL = ("need_grad", "out", "pool")
 _PLAIN = frozenset(
-    {type(None), *_NEUTRAL, str, list, np.ndarray, np.float64, np.float32, GradientPool}
+    {type(None), bool, int, float, str, list, np.ndarray, np.float64, np.float32, GradientPool}
 )
 """Types that are never arrays of another library: a call holding only these is NumPy's."""
 
@@ -79,7 +80,7 @@ def namespace_of(arguments: Iterable[tuple[str, Any]]) -> ModuleType | None:
 def _takes_numpy(xp: ModuleType, value: Any) -> bool:
     from array_api_compat import is_dask_namespace
 
-    return is_dask_namespace(xp) and isinstance(value, np.ndarray | np.generic)
+    return is_dask_namespace(xp) and isinstance(value, np.ndarray)
 
 
 def _mixed(first: tuple[str, Any], second: tuple[str, Any]) -> TypeError:

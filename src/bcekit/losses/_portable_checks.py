@@ -118,6 +118,8 @@ def operand_array(
     dtype and on its device, its values not yet checked; a Python number becomes 0-d."""
     from array_api_compat import device
 
+    if isinstance(x, np.generic):
+        x = x.item()  # a NumPy scalar, taken as the Python number it holds
     if isinstance(x, bool | int | float):
         return xp.asarray(float(x), dtype=like.dtype, device=device(like))
     arr = xp.asarray(x)
