@@ -15,6 +15,9 @@ measured in the same process, interleaved round by round, as medians:
    PyTorch's first forward + backward in the same process.
 3. Small sizes: the public call, the kernel and a stable NumPy implementation, the
    measurement behind ``bcekit.losses._kernels.FUSED_MIN_SIZE``.
+4. The Array API: the portable implementation on NumPy arrays (through
+   ``array_api_compat.numpy``) against the fused path, and bcekit on torch CPU tensors against
+   PyTorch forward + backward, at a tenth of the size of table 1.
 
 The 2-thread contenders need both cores at once; see ``benchmarks/__main__.py`` on the OpenMP
 wait policy of a shared machine.
@@ -221,6 +224,46 @@ def _crossover_rows(dtype: str, sizes: tuple[int, ...]) -> list[list[Any]]:
     return rows
 
 
+def _array_api_rows(dtype: str, n: int, repeat: int) -> list[list[Any]]:
+    """The portable path on NumPy arrays against the fused one, and on torch CPU tensors
+    against torch's own loss, all ``value_and_grad`` with default arguments."""
+    from array_api_compat import numpy as np_namespace
+
+    from bcekit.losses import BinaryCrossEntropyWithLogits
+    from bcekit.losses.binary import _with_logits
+
+    z, y = _data(dtype, n)
+    loss = BinaryCrossEntropyWithLogits()
+    numpy_fns = {
+        "fused (the NumPy path)": lambda: loss.value_and_grad(z, y),
+        "portable on NumPy arrays": lambda: _with_logits.portable(
+            np_namespace, z, y, need_grad=True
+        ),
+    }
+    groups = [("NumPy", numpy_fns)]
+    torch_step = _torch_step(z, y)
+    if torch_step is not None:
+        import torch
+
+        zt, yt = torch.from_numpy(z), torch.from_numpy(y)
+        groups.append(
+            (
+                "torch CPU",
+                {
+                    TORCH: torch_step,
+                    "bcekit on tensors (portable)": lambda: loss.value_and_grad(zt, yt),
+                },
+            )
+        )
+    rows = []
+    for library, fns in groups:
+        times = compare(fns, repeat=repeat, pause=0.05)
+        anchor = next(iter(times.values())).median
+        for name, t in times.items():
+            rows.append([f"{library} {dtype}", name, 1e3 * t.median, f"{t.median / anchor:.2f}x"])
+    return rows
+
+
 def run(n: int = 10**7, repeat: int = 9) -> Group:
     """Run the measurements and return their tables."""
     from bcekit.losses._kernels import FUSED_MIN_SIZE
@@ -244,6 +287,17 @@ def run(n: int = 10**7, repeat: int = 9) -> Group:
             ["size", "public us", "kernel us", "NumPy us", "NumPy / kernel", "NumPy / public"],
             rows,
             caption=f"FUSED_MIN_SIZE = {FUSED_MIN_SIZE}",
+        )
+    )
+    n_api = n // 10
+    rows = _array_api_rows("float32", n_api, repeat) + _array_api_rows("float64", n_api, repeat)
+    tables.append(
+        table(
+            f"Array API: value + gradient of {n_api:,} elements on the portable path (medians)",
+            ["input", "method", "ms", "÷ first row"],
+            rows,
+            caption="NumPy: portable vs fused (what the fast path is worth); "
+            "torch CPU tensors: bcekit vs torch's own loss with autograd",
         )
     )
     return Group(*tables)

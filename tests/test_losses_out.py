@@ -28,9 +28,16 @@ def _same_as_without_out(loss, pred, targets, **kw):
     out = np.full(grad.shape, np.nan, grad.dtype)  # stale contents must all be overwritten
     value_out, grad_out = loss.value_and_grad(pred, targets, out=out, **kw)
     assert grad_out is out
-    np.testing.assert_array_equal(value_out, value)
-    np.testing.assert_array_equal(out, grad)
+    _assert_bitwise(value_out, value)
+    _assert_bitwise(out, grad)
     return out
+
+
+def _assert_bitwise(got, expected):
+    """The same dtype, shape and bits (so −0.0 differs from 0.0, and NaN payloads count)."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()
 
 
 LOGIT_CASES = {
@@ -168,21 +175,24 @@ LARGE = (1 << 18) + 7  # over the pool's 1 MiB in float32 and on the kernel's pa
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("reduction", ["mean", "none", "weighted_mean"])
 def test_large_gradient_with_and_without_out_is_bitwise_the_same(dtype, reduction):
     z = RNG.normal(0.0, 4.0, LARGE).astype(dtype)
     z[:3] = [np.inf, -np.inf, 0.0]
     y = (RNG.random(LARGE) < 0.3).astype(dtype)
+    kw = {}
+    if reduction == "weighted_mean":
+        kw = {"weight": RNG.uniform(0.0, 2.0, LARGE).astype(dtype), "mask": z > -3.0}
     loss = BinaryCrossEntropyWithLogits(reduction=reduction)
-    value, grad = loss.value_and_grad(z, y)
+    value, grad = loss.value_and_grad(z, y, **kw)
     out = np.full_like(z, np.nan)
-    value_out, grad_out = loss.value_and_grad(z, y, out=out)
+    value_out, grad_out = loss.value_and_grad(z, y, out=out, **kw)
     assert grad_out is out
-    np.testing.assert_array_equal(value_out, value)
-    assert grad.tobytes() == out.tobytes()
-    functional = binary_cross_entropy_with_logits_value_and_grad(z, y, reduction=reduction)
-    np.testing.assert_array_equal(functional[0], value)
-    assert functional[1].tobytes() == grad.tobytes()
+    _assert_bitwise(value_out, value)
+    _assert_bitwise(out, grad)
+    functional = binary_cross_entropy_with_logits_value_and_grad(z, y, reduction=reduction, **kw)
+    _assert_bitwise(functional[0], value)
+    _assert_bitwise(functional[1], grad)
 
 
 def test_a_held_gradient_is_never_overwritten_by_later_calls():

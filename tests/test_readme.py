@@ -27,6 +27,8 @@ def test_readme_example_runs(index, tmp_path, monkeypatch):
         pytest.importorskip("river", reason="load_shuttle reads the file river ships")
     if "onnxruntime" in source:
         pytest.importorskip("onnxruntime", reason="the example needs the onnx extra")
+    if "import torch" in source:
+        pytest.importorskip("torch", reason="the example needs torch (the bench extra)")
     lines = source.splitlines()
     namespace: dict = {}
     checked = 0

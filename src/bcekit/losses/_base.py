@@ -149,7 +149,8 @@ class Loss:
     def __call__(
         self, pred: Any, targets: Any, *, weight: Any = None, mask: Any = None
     ) -> float | np.ndarray:
-        """The loss value: a Python float, or an array for ``reduction="none"``."""
+        """The loss value: a Python float, or an array for ``reduction="none"`` (for arrays of
+        another Array API library, a 0-d or per-element array of that library)."""
         compute = type(self)._compute
         value, _ = compute(
             pred, targets, weight=weight, mask=mask, need_grad=False, **self._config()
@@ -179,10 +180,13 @@ class Loss:
             :mod:`bcekit.losses._buffers`): a gradient, or a view or tensor made from it, that
             is still held is never written again.
 
+            ``out`` is for NumPy input only.
+
         Raises
         ------
         TypeError
-            If ``out`` is not a :class:`numpy.ndarray`.
+            If ``out`` is not a :class:`numpy.ndarray`, or is given with arrays of another
+            library.
         ValueError
             As for the functional form, and if ``out`` has the wrong shape or dtype, is
             read-only or overlaps an input.

@@ -20,13 +20,16 @@ VALUE_RETURNS = """
     value : float or ndarray
         A Python float (summed in float64), or for ``reduction="none"`` an array of the
         losses' shape in the working dtype: float32 for float16/float32 predictions, float64
-        for float64, integer or boolean ones."""
+        for float64, integer or boolean ones. For arrays of another Array API library
+        (PyTorch, CuPy, JAX, Dask, ...) an array of that library on the input's device: 0-d
+        for a reduced value (lazy for Dask)."""
 
 GRAD_RETURNS = (
     VALUE_RETURNS
     + """
     grad : ndarray
-        ``∂value/∂pred``: a new array of the predictions' shape in the working dtype. For
+        ``∂value/∂pred``: a new array of the predictions' shape in the working dtype, of
+        the predictions' library. For
         ``reduction="none"`` it is the element-wise derivative ``∂ℓᵢ/∂predᵢ`` (the gradient
         of the sum)."""
 )
@@ -39,6 +42,9 @@ RAISES = """
         Naming the argument: a non-numeric dtype, NaN, infinities outside the logits, shapes
         that do not broadcast, values out of range, a non-boolean mask, an unknown reduction,
         or empty input with a mean reduction.
+    TypeError
+        Naming both arguments, if arrays of two libraries are mixed (NumPy arrays may
+        accompany Dask ones).
 """
 
 

@@ -19,6 +19,9 @@ import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
+
+from bcekit.losses._namespace import namespace_of
 
 REDUCTIONS = ("mean", "weighted_mean", "sum", "none")
 MEAN_REDUCTIONS = ("mean", "weighted_mean")
@@ -195,8 +198,16 @@ def as_operand(
 
 
 def check_nonnegative(x: Any, name: str) -> Any:
-    """Return ``x`` after checking it is a finite, non-negative number or array of numbers."""
-    if x is not None:
+    """Return ``x`` after checking it is a finite, non-negative number or array of numbers.
+
+    An array of another Array API library is checked in its namespace.
+    """
+    xp = None if x is None else namespace_of([(name, x)])
+    if xp is not None:
+        from bcekit.losses._portable_checks import ValueCheck, as_float, check_values
+
+        check_values(xp, ValueCheck(as_float(xp, x, name), name, 0.0))
+    elif x is not None:
         arr = _as_numeric(x, name)
         _check_values(arr.astype(working_dtype(arr.dtype), copy=False), name, 0.0, None, False)
     return x
@@ -344,3 +355,19 @@ def deferred_binary_inputs(
 def targets_within(top: int, dtype: np.dtype) -> bool:
     """Whether targets whose largest unsigned bit pattern is ``top`` all lie in ``[+0, 1]``."""
     return top <= _pattern(dtype, 1.0)
+
+
+def check_axis_type(axis: Any) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise invalid("axis", "be an integer", repr(axis))
+    return int(axis)
+
+
+def check_axis(axis: Any, ndim: int) -> int:
+    axis = check_axis_type(axis)
+    if ndim == 0:
+        raise invalid("logits", "have at least one dimension (the classes)", "a scalar")
+    try:
+        return normalize_axis_index(axis, ndim)
+    except np.exceptions.AxisError:
+        raise invalid("axis", f"lie in [{-ndim}, {ndim}) for {ndim}-d logits", str(axis)) from None

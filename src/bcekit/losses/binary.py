@@ -20,28 +20,17 @@ Weights, masks and reductions are described in :mod:`bcekit.losses._reduction`.
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
-from bcekit.distributed._compat import is_dask_collection
-from bcekit.losses._base import Loss, ValueAndGrad, functional_forms, keyword_checks
+from bcekit.losses import _portable
+from bcekit.losses._base import Loss, functional_forms, keyword_checks
 from bcekit.losses._docs import COMMON_PARAMETERS, loss_docs
 from bcekit.losses._logits import logits_value_and_grad
+from bcekit.losses._namespace import with_portable_twin
 from bcekit.losses._probs import probs_value_and_grad
 from bcekit.losses._validation import check_label_smoothing, check_nonnegative, check_reduction
 
-
-@functools.wraps(logits_value_and_grad)
-def _with_logits(logits: Any, targets: Any, *, need_grad: bool, **keywords: Any) -> ValueAndGrad:
-    """BCE on logits; dask input is sent to the lazy chunk-by-chunk version."""
-    if is_dask_collection(logits) or is_dask_collection(targets):
-        from bcekit.distributed import binary_cross_entropy_with_logits, value_and_grad
-
-        keywords = {k: v for k, v in keywords.items() if k not in ("out", "pool")}
-        if need_grad:
-            return value_and_grad(logits, targets, **keywords)
-        return binary_cross_entropy_with_logits(logits, targets, **keywords), None
-    return logits_value_and_grad(logits, targets, need_grad=need_grad, **keywords)
+# One definition per loss, for NumPy input, with its portable twin for other array libraries.
+_with_logits = with_portable_twin(_portable.bce_logits)(logits_value_and_grad)
+_with_probs = with_portable_twin(_portable.bce_probs)(probs_value_and_grad)
 
 
 _BINARY_PARAMETERS = """
@@ -87,7 +76,7 @@ binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_value_and_gra
 )
 
 binary_cross_entropy, binary_cross_entropy_value_and_grad = functional_forms(
-    probs_value_and_grad,
+    _with_probs,
     "binary_cross_entropy",
     __name__,
     **loss_docs(
@@ -145,5 +134,5 @@ class BinaryCrossEntropy(Loss):
     __doc__ = f""":func:`binary_cross_entropy` (on probabilities) with its keywords fixed.
 {_CLASS_PARAMETERS}"""
 
-    _compute = staticmethod(probs_value_and_grad)
+    _compute = staticmethod(_with_probs)
     _checks = _CHECKS

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bcekit.losses import _portable
 from bcekit.losses._base import (
     Loss,
     ValueAndGrad,
@@ -32,6 +33,7 @@ from bcekit.losses._elementwise import (
     set_limits,
     smooth_targets,
 )
+from bcekit.losses._namespace import with_portable_twin
 from bcekit.losses._reduction import reduce, scale_grad
 from bcekit.losses._validation import (
     binary_inputs,
@@ -97,6 +99,7 @@ def _check_alpha(alpha: Any) -> float | None:
     return None if alpha is None else check_scalar(alpha, "alpha", 0.0, 1.0)
 
 
+@with_portable_twin(_portable.focal)
 @scalar_as_1d
 def _focal(
     logits: Any,

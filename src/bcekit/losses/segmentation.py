@@ -28,10 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bcekit.losses import _portable_segmentation as _portable
 from bcekit.losses._base import Loss, ValueAndGrad, functional_forms, keyword_checks
 from bcekit.losses._dice import DICE_REDUCTIONS, check_dice, dice_value_and_grad, soft_dice
 from bcekit.losses._docs import loss_docs
 from bcekit.losses._logits import checked_logits_value_and_grad
+from bcekit.losses._namespace import with_portable_twin
 from bcekit.losses._pixels import check_ignore_value, drop_ignored, pixel_bce, prepare
 from bcekit.losses._validation import check_nonnegative, check_reduction, check_scalar, invalid
 
@@ -50,6 +52,7 @@ __all__ = [
 ]
 
 
+@with_portable_twin(_portable.bce_dice)
 def _bce_dice(
     logits: Any,
     targets: Any,
@@ -84,6 +87,10 @@ def _bce_dice(
     bce_grad += dice_grad
     return value, bce_grad
 
+
+# The definitions for NumPy input, with their portable twins for other array libraries.
+_pixel_bce = with_portable_twin(_portable.pixel_bce)(pixel_bce)
+_soft_dice = with_portable_twin(_portable.soft_dice)(soft_dice)
 
 _COMMON = """
     logits : array-like of shape (n_images, ...)
@@ -126,7 +133,7 @@ _GRAD_RETURNS = (
 _BOTH_RETURNS = (_RETURNS, _GRAD_RETURNS)
 
 pixel_bce_with_logits, pixel_bce_with_logits_value_and_grad = functional_forms(
-    pixel_bce,
+    _pixel_bce,
     "pixel_bce_with_logits",
     __name__,
     **loss_docs(
@@ -144,7 +151,7 @@ pixel_bce_with_logits, pixel_bce_with_logits_value_and_grad = functional_forms(
 )
 
 soft_dice_loss, soft_dice_loss_value_and_grad = functional_forms(
-    soft_dice,
+    _soft_dice,
     "soft_dice_loss",
     __name__,
     **loss_docs(
@@ -216,14 +223,14 @@ class PixelBCEWithLogits(Loss):
     0.0
     """
 
-    _compute = staticmethod(pixel_bce)
+    _compute = staticmethod(_pixel_bce)
     _checks = _checks_of("pos_weight", "ignore_value", reduction=check_reduction)
 
 
 class SoftDiceLoss(Loss):
     """:func:`soft_dice_loss` with ``smooth``, ``ignore_value`` and ``reduction`` fixed."""
 
-    _compute = staticmethod(soft_dice)
+    _compute = staticmethod(_soft_dice)
     _checks = _checks_of("smooth", "ignore_value", reduction=_check_dice_reduction)
 
 

@@ -17,37 +17,24 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.array_utils import normalize_axis_index
 
 from bcekit.losses._base import Loss, ValueAndGrad, functional_forms, keyword_checks
 from bcekit.losses._docs import COMMON_PARAMETERS, loss_docs
 from bcekit.losses._elementwise import smooth_targets
+from bcekit.losses._namespace import with_portable_twin
+from bcekit.losses._portable_softmax import softmax_ce
 from bcekit.losses._reduction import reduce, scale_grad
 from bcekit.losses._validation import (
     as_mask,
     as_operand,
     as_prediction,
+    check_axis,
+    check_axis_type,
     check_label_smoothing,
     check_not_empty,
     check_reduction,
     invalid,
 )
-
-
-def _check_axis_type(axis: Any) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
-        raise invalid("axis", "be an integer", repr(axis))
-    return int(axis)
-
-
-def _check_axis(axis: Any, ndim: int) -> int:
-    axis = _check_axis_type(axis)
-    if ndim == 0:
-        raise invalid("logits", "have at least one dimension (the classes)", "a scalar")
-    try:
-        return normalize_axis_index(axis, ndim)
-    except np.exceptions.AxisError:
-        raise invalid("axis", f"lie in [{-ndim}, {ndim}) for {ndim}-d logits", str(axis)) from None
 
 
 def _as_targets(targets: Any, z: np.ndarray, axis: int) -> tuple[np.ndarray, bool]:
@@ -125,6 +112,7 @@ def _softmax_ce_rows(
     return loss, grad
 
 
+@with_portable_twin(softmax_ce)
 def _softmax(
     logits: Any,
     targets: Any,
@@ -140,7 +128,7 @@ def _softmax(
     reduction = check_reduction(reduction)
     s = check_label_smoothing(label_smoothing)
     arr, has_inf = as_prediction(logits, "logits", allow_inf=True)
-    axis = _check_axis(axis, arr.ndim)
+    axis = check_axis(axis, arr.ndim)
     if arr.shape[axis] == 0:
         raise invalid("logits", f"have at least one class along axis {axis}", f"shape {arr.shape}")
     z = np.moveaxis(arr, axis, -1)
@@ -215,5 +203,5 @@ class SoftmaxCrossEntropy(Loss):
 
     _compute = staticmethod(_softmax)
     _checks = keyword_checks(
-        label_smoothing=check_label_smoothing, reduction=check_reduction, axis=_check_axis_type
+        label_smoothing=check_label_smoothing, reduction=check_reduction, axis=check_axis_type
     )
