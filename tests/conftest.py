@@ -26,3 +26,27 @@ def _central_difference(
 def numeric_grad() -> Callable[..., np.ndarray]:
     """``numeric_grad(f, x, h=1e-6)``: central-difference gradient of a scalar ``f`` at ``x``."""
     return _central_difference
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A Dask LocalCluster on loopback for one test module: two single-threaded workers."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def dask_client(dask_cluster):
+    """A Client of :func:`dask_cluster`, the default one while the module's tests run."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(dask_cluster) as client:
+        yield client
