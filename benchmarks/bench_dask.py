@@ -15,9 +15,11 @@ and the same data generated in this process:
    call, one process of each (:func:`benchmarks._common.fresh_process`).
 
 Columns: median and best seconds (for the fresh processes: the first and the second call),
-the cluster's overhead over in-process and the agreement of the results. The BCE overhead is ``t_cluster/t_process − 1`` of the medians (of the bests
-in brackets); the LogisticRegression overhead is that of each round, reported as the median
-and the worst of the five (each round is listed in the caption).
+the cluster's overhead over in-process and the agreement of the results. The BCE overhead
+is ``t_cluster/t_process − 1`` of the medians (of the bests in brackets); the
+LogisticRegression overhead is that of each round, reported as the median and the worst of
+the five (each round is listed in the caption); the fresh processes', that of the first
+call (of the second in brackets).
 The caption gives the peak resident memory of each worker process and of this process.
 The BCE contenders are timed round-robin (:func:`benchmarks._common.compare`).
 """
