@@ -10,11 +10,16 @@ and the same data generated in this process:
 2. ``LogisticRegression().fit`` (the defaults: L-BFGS) on 5M x 20 float64 rows (20 blocks of
    250k rows): dask input against a NumPy array, in five interleaved rounds after one
    untimed fit of each (the first fit in this process, reported in the caption).
+3. The same fit as a user's script makes it: in a fresh Python process (and, for dask
+   input, a fresh LocalCluster whose workers generate the data), the first and the second
+   call, one process of each (:func:`benchmarks._common.fresh_process`).
 
-Columns: median and best seconds, the cluster's overhead over in-process and the agreement
-of the results. The BCE overhead is ``t_cluster/t_process − 1`` of the medians (of the bests
-in brackets); the LogisticRegression overhead is that of each round, reported as the median
-and the worst of the five (each round is listed in the caption).
+Columns: median and best seconds (for the fresh processes: the first and the second call),
+the cluster's overhead over in-process and the agreement of the results. The BCE overhead
+is ``t_cluster/t_process − 1`` of the medians (of the bests in brackets); the
+LogisticRegression overhead is that of each round, reported as the median and the worst of
+the five (each round is listed in the caption); the fresh processes', that of the first
+call (of the second in brackets).
 The caption gives the peak resident memory of each worker process and of this process.
 The BCE contenders are timed round-robin (:func:`benchmarks._common.compare`).
 """
@@ -30,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import compare, table
+from benchmarks._common import FreshCall, compare, fresh_process, table
 
 N_BCE = 10**8
 BCE_CHUNK = 5 * 10**6
 N_ROWS, N_FEATURES, BLOCK_ROWS = 5 * 10**6, 20, 250_000
+SHAPES = [(BLOCK_ROWS, N_FEATURES), (BLOCK_ROWS,)]
 #: Timed rounds of the LogisticRegression row (each: one fit in process, one on the cluster).
 ROUNDS = 5
 
@@ -101,7 +107,7 @@ def _bce_rows(client: Any) -> list[list[Any]]:
     def process() -> None:
         values["process"] = float(binary_cross_entropy_with_logits(z, y))
 
-    t = compare({"process": process, "cluster": cluster}, repeat=9, warmup=1, pause=0.05)
+    t = compare({"process": process, "cluster": cluster}, repeat=5, warmup=1, pause=0.05)
     agree = abs(values["cluster"] - values["process"]) / abs(values["process"])
     label = "BCE 1e8 f64"
     return [
@@ -143,8 +149,7 @@ def _logistic_rows(client: Any) -> tuple[list[list[Any]], str]:
     from bcekit import LogisticRegression
 
     n_blocks = N_ROWS // BLOCK_ROWS
-    shapes = [(BLOCK_ROWS, N_FEATURES), (BLOCK_ROWS,)]
-    Xd, yd = _on_workers(client, _logistic_block, n_blocks, shapes)
+    Xd, yd = _on_workers(client, _logistic_block, n_blocks, SHAPES)
     X, y = _in_process(_logistic_block, n_blocks)
     fits = {}
 
@@ -174,22 +179,68 @@ def _logistic_rows(client: Any) -> tuple[list[list[Any]], str]:
     return rows, note
 
 
-def run() -> Any:
-    """Both workloads on one LocalCluster; a rich table."""
-    from distributed import Client, LocalCluster
+def local_cluster() -> Any:
+    """The LocalCluster of the comparison: 2 single-threaded worker processes on loopback."""
+    from distributed import LocalCluster
 
-    cluster = LocalCluster(
+    return LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         host="127.0.0.1",
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )
-    with cluster, Client(cluster) as client:
+
+
+_FRESH_SETUP = (
+    "from bcekit import LogisticRegression\n"
+    "from benchmarks.bench_dask import BLOCK_ROWS, N_ROWS, SHAPES, _logistic_block\n"
+)
+_FRESH_CLUSTER = (
+    "from distributed import Client\n"
+    "from benchmarks.bench_dask import _on_workers, local_cluster\n"
+    "client = Client(local_cluster())\n"
+    "X, y = _on_workers(client, _logistic_block, N_ROWS // BLOCK_ROWS, SHAPES)\n"
+)
+_FRESH_PROCESS = (
+    "from benchmarks.bench_dask import _in_process\n"
+    "X, y = _in_process(_logistic_block, N_ROWS // BLOCK_ROWS)\n"
+)
+
+
+def _fresh_rows() -> list[list[Any]]:
+    """``LogisticRegression().fit`` in a fresh process on NumPy arrays and on dask arrays."""
+    call, report = "model = LogisticRegression().fit(X, y)", "model.coef_.tolist()"
+    t = fresh_process(
+        {
+            "process": FreshCall(_FRESH_SETUP + _FRESH_PROCESS, call, report=report),
+            "cluster": FreshCall(_FRESH_SETUP + _FRESH_CLUSTER, call, report=report),
+        },
+        repeat=1,
+        steady=1,
+    )
+    process, cluster = t["process"], t["cluster"]
+    a, b = np.asarray(cluster.report), np.asarray(process.report)
+    first = 100 * (cluster.first / process.first - 1)
+    later = 100 * (cluster.steady / process.steady - 1)
+    label = f"fresh process: LogisticRegression().fit 5M x {N_FEATURES}, 1st (2nd) call"
+    return [
+        [f"{label}, in process", process.first, process.steady, None, None],
+        [f"{label}, LocalCluster", cluster.first, cluster.steady, f"{first:+.0f}% ({later:+.0f}%)",
+         f"coef rel. diff {np.max(np.abs(a - b)) / np.max(np.abs(b)):.1e}"],
+    ]  # fmt: skip
+
+
+def run() -> Any:
+    """The three workloads (the first two on one LocalCluster); a rich table."""
+    from distributed import Client
+
+    with local_cluster() as cluster, Client(cluster) as client:
         rows = _bce_rows(client)
         logistic, note = _logistic_rows(client)
         rows += logistic
         workers = client.run(_peak_rss_mib)
+    rows += _fresh_rows()
     peaks = ", ".join(f"{mib:,.0f}" for mib in workers.values())
     caption = (
         f"Peak RSS (MiB): workers {peaks}; this process {_peak_rss_mib():,.0f}. "
@@ -198,7 +249,7 @@ def run() -> Any:
     )
     return table(
         "Dask LocalCluster (2 workers x 1 thread) vs in process",
-        ["workload", "median s", "best s", "overhead", "check"],
+        ["workload", "median (1st) s", "best (2nd) s", "overhead", "check"],
         rows,
         caption=caption,
     )

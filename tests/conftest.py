@@ -48,3 +48,27 @@ def _bce_batch_objective(pos_weight, label_smoothing, alpha=0.0, matrices=()):
 def bce_batch_objective() -> Callable[..., object]:
     """``bce_batch_objective(pos_weight, label_smoothing, alpha=0.0, matrices=())``."""
     return _bce_batch_objective
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A Dask LocalCluster on loopback for one test module: two single-threaded workers."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def dask_client(dask_cluster):
+    """A Client of :func:`dask_cluster`, the default one while the module's tests run."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(dask_cluster) as client:
+        yield client

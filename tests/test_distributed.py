@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import numpy as np
@@ -20,21 +19,6 @@ from bcekit.losses import BinaryCrossEntropyWithLogits  # noqa: E402
 from bcekit.losses.linear import logistic_objective  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-        processes=True,
-        silence_logs=logging.ERROR,
-    )
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
-
-
 @pytest.fixture
 def chunked():
     rng = np.random.default_rng(0)
@@ -48,7 +32,7 @@ def chunked():
 @pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])
 @pytest.mark.parametrize("with_weight", [False, True])
 @pytest.mark.parametrize("with_mask", [False, True])
-def test_loss_over_chunks_equals_numpy(client, chunked, reduction, with_weight, with_mask):
+def test_loss_over_chunks_equals_numpy(dask_client, chunked, reduction, with_weight, with_mask):
     z, y, w, m = chunked
     weight = w if with_weight else None
     mask = m if with_mask else None
@@ -62,7 +46,7 @@ def test_loss_over_chunks_equals_numpy(client, chunked, reduction, with_weight, 
     value, grad = value_and_grad(
         chunk(z), chunk(y), weight=chunk(weight), mask=chunk(mask), **options
     )
-    value, grad = client.compute([value, grad], sync=True)
+    value, grad = dask_client.compute([value, grad], sync=True)
     lazy_value = binary_cross_entropy_with_logits(
         chunk(z), chunk(y), weight=chunk(weight), mask=chunk(mask), **options
     )
@@ -87,50 +71,76 @@ def _logistic_data(n, d, seed=0):
     return X, y, rng.random(n) + 0.5
 
 
-def test_distributed_objective_equals_in_memory(client):
+def chunked_objective(X, y, rows, *args, **kwargs):
+    """The distributed objective over ``X`` and ``y`` in blocks of ``rows`` rows."""
+    Xd = da.from_array(X, chunks=(rows, X.shape[1]))
+    return DistributedLogisticObjective(Xd, da.from_array(y, chunks=rows), *args, **kwargs)
+
+
+def assert_equals_kernel(got, X, y, coef, intercept, **options):
+    """``got`` is the in-memory kernel's ``(value, ∂/∂coef, ∂/∂intercept)`` up to rounding."""
+    expected = logistic_objective(X, y, coef, intercept, **options)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-10)
+    np.testing.assert_allclose(got[2], expected[2], rtol=1e-10)
+
+
+def test_distributed_objective_equals_in_memory(dask_client):
     X, y, sw = _logistic_data(20_000, 7)
     coef = np.linspace(-1, 1, 7)
-    objective = DistributedLogisticObjective(
-        da.from_array(X, chunks=(3000, 7)), da.from_array(y, chunks=3000), sw, pos_weight=1.5
-    )
-    value, grad_coef, grad_intercept = objective(coef, 0.2)
-    expected = logistic_objective(X, y, coef, 0.2, sample_weight=sw, pos_weight=1.5)
-    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
-    np.testing.assert_allclose(grad_coef, expected[1], rtol=1e-10)
-    np.testing.assert_allclose(grad_intercept, expected[2], rtol=1e-10)
+    objective = chunked_objective(X, y, 3000, sw, pos_weight=1.5)
+    got = objective(coef, 0.2)
+    assert_equals_kernel(got, X, y, coef, 0.2, sample_weight=sw, pos_weight=1.5)
 
 
-def test_blocks_on_one_worker_are_spread_and_kept_with_their_targets(client):
+def test_blocks_on_one_worker_are_spread_and_kept_with_their_targets(dask_client):
     """Blocks all persisted on one worker, and X and y on different ones: the objective
     spreads them evenly and puts each block's X and y together, with the same sums."""
     X, y, _ = _logistic_data(16_000, 4, seed=2)
-    first, second = sorted(client.nthreads())
-    Xd = client.persist(da.from_array(X, chunks=(2000, 4)), workers=[first])
-    yd = client.persist(da.from_array(y, chunks=2000), workers=[second])
+    first, second = sorted(dask_client.nthreads())
+    Xd = dask_client.persist(da.from_array(X, chunks=(2000, 4)), workers=[first])
+    yd = dask_client.persist(da.from_array(y, chunks=2000), workers=[second])
     objective = DistributedLogisticObjective(Xd, yd)
     plan = objective._sum.plan
     assert sorted(len(share) for _, share in plan) == [4, 4]
     assert {worker for worker, _ in plan} == {first, second}
     for worker, share in plan:
         futures = [f for i in share for f in objective._sum._blocks[i] if f is not None]
-        assert {w for ws in client.who_has(futures).values() for w in ws} == {worker}
+        assert {w for ws in dask_client.who_has(futures).values() for w in ws} == {worker}
     coef = np.array([0.3, -0.2, 0.1, 0.0])
-    value, grad_coef, _ = objective(coef, 0.1)
-    expected = logistic_objective(X, y, coef, 0.1)
-    np.testing.assert_allclose(value, expected[0], rtol=1e-12)
-    np.testing.assert_allclose(grad_coef, expected[1], rtol=1e-10)
+    assert_equals_kernel(objective(coef, 0.1), X, y, coef, 0.1)
 
 
-def test_lost_worker_does_not_change_the_result(client):
+def test_a_call_runs_no_task_on_the_cluster(dask_client):
+    """Each share's holder answers one message: no task graph per evaluation."""
+    X, y, _ = _logistic_data(8_000, 3, seed=3)
+    objective = chunked_objective(X, y, 2000)
+    coef = np.array([0.5, -0.5, 0.25])
+    with distributed.get_task_stream(dask_client) as stream:
+        got = objective(coef, 0.1)
+    assert stream.data == []
+    assert_equals_kernel(got, X, y, coef, 0.1)
+
+
+def test_large_parameters_are_read_from_the_workers_memory(dask_client):
+    """A coefficient vector over the inline limit is broadcast, and each holder reads it
+    where it lives; the sums are those of the in-memory kernel."""
+    d = 9_000  # 72 kB of float64: more than travels inside the message
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, d))
+    y = (rng.random(60) < 0.5).astype(np.float64)
+    coef = rng.normal(scale=0.01, size=d)
+    assert_equals_kernel(chunked_objective(X, y, 15)(coef, -0.2), X, y, coef, -0.2)
+
+
+def test_lost_worker_does_not_change_the_result(dask_client):
     X, y, _ = _logistic_data(20_000, 5, seed=1)
-    objective = DistributedLogisticObjective(
-        da.from_array(X, chunks=(2000, 5)), da.from_array(y, chunks=2000)
-    )
+    objective = chunked_objective(X, y, 2000)
     coef = np.full(5, 0.1)
     before = objective(coef, 0.0)
-    victim = next(iter(client.scheduler_info()["workers"]))
+    victim = next(iter(dask_client.scheduler_info()["workers"]))
     try:
-        client.run(os._exit, 1, workers=[victim])
+        dask_client.run(os._exit, 1, workers=[victim])
     except Exception:  # the worker dies before it can answer
         pass
     after = objective(coef, 0.0)

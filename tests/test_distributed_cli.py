@@ -9,7 +9,6 @@ and the in-memory estimator fitted on the rows it selects.
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pyarrow as pa
@@ -28,16 +27,8 @@ FEATURES = ["a", "b", "c", "flag"]
 
 
 @pytest.fixture(scope="module")
-def scheduler():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    yield cluster.scheduler_address
-    cluster.close()
+def scheduler(dask_cluster):
+    return dask_cluster.scheduler_address
 
 
 def invoke(*args):

@@ -7,7 +7,6 @@ steps, so results must agree up to the order of floating-point additions.
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 import warnings
@@ -22,20 +21,6 @@ from bcekit import LogisticRegression, MLPClassifier  # noqa: E402
 from bcekit.distributed import DataParallelGradient  # noqa: E402
 from bcekit.estimators._base import make_loss  # noqa: E402
 from bcekit.nn import mlp, pack_parameters  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
 
 
 def logistic_data(n, d, *, seed=0, classes=2):
@@ -63,11 +48,11 @@ def labels_block(X, seed, block_info=None):
     return (rng.random(len(X)) < 1 / (1 + np.exp(-logits))).astype(np.int64)
 
 
-def test_logistic_on_400k_rows_equals_the_in_memory_fit(client):
+def test_logistic_on_400k_rows_equals_the_in_memory_fit(dask_client):
     Xd = da.random.default_rng(1).normal(size=(400_000, 20), chunks=(50_000, 20))
     yd = Xd.map_blocks(labels_block, 1, drop_axis=1, dtype=np.int64)
-    Xd, yd = client.persist([Xd, yd])  # generated on the workers
-    X, y = client.compute([Xd, yd], sync=True)
+    Xd, yd = dask_client.persist([Xd, yd])  # generated on the workers
+    X, y = dask_client.compute([Xd, yd], sync=True)
     expected = LogisticRegression(C=0.5, tol=1e-8).fit(X, y)
     model = LogisticRegression(C=0.5, tol=1e-8).fit(Xd, yd)
     assert relative_difference(model.coef_, expected.coef_) <= 1e-6
@@ -93,7 +78,7 @@ WEIGHTINGS = {
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("case", sorted(WEIGHTINGS))
-def test_logistic_weightings_equal_the_in_memory_fit(client, case):
+def test_logistic_weightings_equal_the_in_memory_fit(dask_client, case):
     params, weighted = WEIGHTINGS[case]
     X, y, sw = logistic_data(12_000, 5, seed=2)
     labels = np.array(["a", "b"])[y]
@@ -106,7 +91,7 @@ def test_logistic_weightings_equal_the_in_memory_fit(client, case):
     assert list(model.classes_) == ["a", "b"]
 
 
-def test_logistic_records_the_loss_on_in_memory_validation_data(client):
+def test_logistic_records_the_loss_on_in_memory_validation_data(dask_client):
     X, y, _ = logistic_data(6_000, 4, seed=11)
     fit = {"X_val": X[:500] + 0.1, "y_val": y[:500]}
     expected = LogisticRegression().fit(X, y, **fit)
@@ -125,7 +110,7 @@ def test_the_estimators_do_not_import_dask_for_in_memory_data():
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
 
 
-def test_logistic_keeps_float32_and_predicts_lazily(client):
+def test_logistic_keeps_float32_and_predicts_lazily(dask_client):
     X, y, _ = logistic_data(9_000, 4, seed=3)
     X = X.astype(np.float32)
     labels = np.array([-1, 1])[y]
@@ -148,7 +133,7 @@ def test_logistic_keeps_float32_and_predicts_lazily(client):
     np.testing.assert_array_equal(labels_out.compute(), model.predict(X))
 
 
-def test_logistic_on_a_dask_dataframe_equals_the_in_memory_fit(client):
+def test_logistic_on_a_dask_dataframe_equals_the_in_memory_fit(dask_client):
     pd = pytest.importorskip("pandas")
     dd = pytest.importorskip("dask.dataframe")
     X, y, sw = logistic_data(6_000, 3, seed=5)
@@ -186,7 +171,7 @@ def test_logistic_on_a_dask_dataframe_equals_the_in_memory_fit(client):
         ({"class_weight": {"a": 1.0, "b": 0.0}}, None, "fewer than 2 classes"),
     ],
 )
-def test_logistic_refuses_what_dask_input_cannot_do(client, params, change, fragment):
+def test_logistic_refuses_what_dask_input_cannot_do(dask_client, params, change, fragment):
     X, y, sw = logistic_data(600, 3, seed=4, classes=3 if change == "three classes" else 2)
     labels = np.array(["a", "b", "c"])[y]
     if change == "nan":
@@ -202,7 +187,7 @@ def test_logistic_refuses_what_dask_input_cannot_do(client, params, change, frag
         LogisticRegression(**params).fit(Xd, yd, sample_weight=swd)
 
 
-def test_predictions_check_the_feature_count(client):
+def test_predictions_check_the_feature_count(dask_client):
     X, y, _ = logistic_data(600, 3, seed=5)
     model = LogisticRegression().fit(*chunked(X, y, rows=200))
     with pytest.raises(ValueError, match=r"shape \(n_samples, 3\)"):
@@ -229,7 +214,7 @@ def in_memory_gradient(net, flat, loss, X, Y, W):
 
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass"])
-def test_data_parallel_full_batch_gradient_equals_in_memory(client, kind):
+def test_data_parallel_full_batch_gradient_equals_in_memory(dask_client, kind):
     X, y, sw = logistic_data(5_000, 4, seed=6, classes=2 if kind == "binary" else 3)
     net, flat, loss = network_and_loss(4, 1 if kind == "binary" else 3, kind)
     Y, W = (y, sw) if kind == "multiclass" else (y.astype(float)[:, None], sw[:, None])
@@ -242,7 +227,7 @@ def test_data_parallel_full_batch_gradient_equals_in_memory(client, kind):
     np.testing.assert_allclose(total, sw.sum(), rtol=1e-12)
 
 
-def test_minibatch_shares_use_every_row_once_per_epoch(client):
+def test_minibatch_shares_use_every_row_once_per_epoch(dask_client):
     X, y, sw = logistic_data(3_000, 4, seed=7)
     Y, W = y.astype(np.float64).reshape(-1, 1), sw.reshape(-1, 1)
     net, flat, loss = network_and_loss(4, 1, "binary", seed=1)
@@ -261,7 +246,7 @@ def mlp_params(**extra):
 
 
 @pytest.mark.parametrize("classes", [2, 3])
-def test_mlp_full_batch_training_takes_the_in_memory_steps(client, classes):
+def test_mlp_full_batch_training_takes_the_in_memory_steps(dask_client, classes):
     X, y, sw = logistic_data(4_000, 5, seed=8, classes=classes)
     params = mlp_params(batch_size=4_000, max_iter=6, alpha=1e-3, class_weight="balanced")
     Xd, yd, swd = chunked(X, y, sw, rows=1_100)
@@ -277,7 +262,7 @@ def test_mlp_full_batch_training_takes_the_in_memory_steps(client, classes):
 
 
 @pytest.mark.parametrize("strategy", ["data_parallel", "partitions"])
-def test_mlp_minibatch_training_reaches_the_in_memory_loss(client, strategy):
+def test_mlp_minibatch_training_reaches_the_in_memory_loss(dask_client, strategy):
     X, y, _ = logistic_data(3_000, 5, seed=9)
     params = mlp_params(batch_size=500, max_iter=8, dask_strategy=strategy)
     with warnings.catch_warnings():
@@ -295,7 +280,7 @@ def test_mlp_minibatch_training_reaches_the_in_memory_loss(client, strategy):
     ("params", "fit_kwargs"),
     [({"early_stopping": True}, {}), ({}, {"X_val": np.zeros((3, 2)), "y_val": [0, 1, 0]})],
 )
-def test_mlp_refuses_validation_on_dask_input(client, params, fit_kwargs):
+def test_mlp_refuses_validation_on_dask_input(dask_client, params, fit_kwargs):
     X, y, _ = logistic_data(300, 2, seed=10)
     with pytest.raises(ValueError, match="without validation data"):
         MLPClassifier(**params).fit(*chunked(X, y, rows=100), **fit_kwargs)
@@ -308,7 +293,7 @@ def test_mlp_refuses_validation_on_dask_input(client, params, fit_kwargs):
         ({"loss": "focal", "pos_weight": 2.0}, 2, "pos_weight applies to loss='bce'"),
     ],
 )
-def test_mlp_rejects_the_loss_options_refused_in_memory(client, params, classes, fragment):
+def test_mlp_rejects_the_loss_options_refused_in_memory(dask_client, params, classes, fragment):
     X, y, _ = logistic_data(300, 2, seed=11, classes=classes)
     with pytest.raises(ValueError, match=fragment):
         MLPClassifier(max_iter=1, **params).fit(X, y)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bcekit.estimators._dask_data import _all_finite, _block_summary, _labels_and_totals
+from bcekit.distributed._blocks import all_finite, block_summary, labels_and_totals
 
 
 def reference(y, w):
@@ -29,7 +29,7 @@ def reference(y, w):
 )
 def test_labels_and_totals_equal_numpy_unique(y, weighted):
     w = np.linspace(0.0, 2.0, y.size) if weighted else None
-    labels, totals = _labels_and_totals(y, w)
+    labels, totals = labels_and_totals(y, w)
     expected_labels, expected_totals = reference(y, w)
     np.testing.assert_array_equal(labels, expected_labels)
     assert labels.dtype == y.dtype
@@ -37,15 +37,15 @@ def test_labels_and_totals_equal_numpy_unique(y, weighted):
 
 
 def test_labels_with_zero_weight_are_still_present():
-    labels, totals = _labels_and_totals(np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0, 2.0]))
+    labels, totals = labels_and_totals(np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0, 2.0]))
     np.testing.assert_array_equal(labels, [0.0, 1.0])
     np.testing.assert_array_equal(totals, [0.0, 3.0])
 
 
 def test_strings_and_nan_labels_take_the_sorting_path():
-    labels, totals = _labels_and_totals(np.array(["b", "a", "b"], dtype=object), None)
+    labels, totals = labels_and_totals(np.array(["b", "a", "b"], dtype=object), None)
     assert list(labels) == ["a", "b"] and list(totals) == [1, 2]
-    labels, _ = _labels_and_totals(np.array([1.0, np.nan, 1.0]), None)
+    labels, _ = labels_and_totals(np.array([1.0, np.nan, 1.0]), None)
     assert labels.size == 2 and np.isnan(labels[-1])
 
 
@@ -56,5 +56,5 @@ def test_finiteness_check_sees_every_element(value, finite):
     X = np.ones((50, 3))
     X[17, 2] = value
     X[3, 1] = 1e308  # with the 1e308 case the sum overflows although every element is finite
-    assert _all_finite(X) is finite
-    assert _block_summary(X, np.zeros(50), None)["X_finite"] is finite
+    assert all_finite(X) is finite
+    assert block_summary(X, np.zeros(50), None)["X_finite"] is finite

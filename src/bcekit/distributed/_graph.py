@@ -8,21 +8,30 @@ call when it is built:
   bytes, moving as few as it can (:func:`bcekit.distributed._placement.assign`), and the
   arrays of one block (``X``, ``y``, ``sample_weight``) are put on one worker, so that no call
   moves data between workers;
-- **shares**: each worker's blocks are dealt into one share per thread, by bytes.
+- **shares**: each worker's blocks are dealt into one share per thread, by bytes;
+- **holders**: each share is handed to a Dask actor on its worker (:class:`_Holder`), which
+  keeps references to its blocks' arrays.
 
-A call is then one task per share, sent together with the parameters inside them, and one
-gather of the few partials, which the client adds (in a tree on the workers when there are
-more than :data:`SPLIT_EVERY`): no other message to the scheduler. The futures of a call are
-released only once the next call's tasks are sent, so that the release does not hold them
-back (a client sends to the scheduler at most once per 10 ms batch). The placement is planned
-once: a task whose worker has gone runs on another, Dask recomputes the blocks it needs, and
+A call is then one message to each holder, carrying the function and the parameters, and
+its reply (through the scheduler, which relays it: the client needs no connection to the
+workers). Each holder adds the partials of its blocks on one of its worker's task threads;
+the client adds the holders' few partials. The task graph is not involved: no graph to send
+and order, no task state to keep, no gather after the tasks end. Measured on 5M x 20 float64
+rows over two single-threaded workers (two cores, load about 11): a median 0.50 s per call,
+against 0.75 s as one task per share and 0.56 s in process.
+
+If a holder cannot be reached (its worker has gone), the sum falls back to tasks for this
+call and the later ones: one task per share, pinned to its worker but free to run on
+another, and one gather of the partials (added in a tree on the workers when there are more
+than :data:`SPLIT_EVERY`). Dask then recomputes the blocks it lost from their sources, and
 the sum stays exact, only less balanced. Without a distributed Client, one delayed task per
 block is added in a tree (:func:`tree_sum`) on the local scheduler.
 
-The parameters of each call travel inside the task when they are small and are broadcast to
-every worker once when they are large (:func:`ship`). Block functions run the Numba kernels
-on one thread (:func:`one_thread`): each worker thread runs one task, so more would
-oversubscribe the cores.
+The parameters of each call travel inside the message when they are small and are
+broadcast to every worker once when they are large (:func:`ship`); a holder reads a
+broadcast value from its worker's memory. Block functions run the Numba kernels on one
+thread (:func:`one_thread`): each worker thread runs one share, so more would oversubscribe
+the cores.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -78,6 +87,41 @@ def _same(block: Any) -> Any:
     return block
 
 
+class _Stored(NamedTuple):
+    """A value broadcast to every worker, named by its key, for a holder to read there."""
+
+    key: Any
+
+
+class _Holder:
+    """A Dask actor: one share of row blocks, kept on its worker, summed over on request.
+
+    Built on the worker as a task whose arguments are the blocks' futures, so it holds the
+    worker's own arrays (no copy). :meth:`sum` runs :func:`_group_sum` on one of the worker's
+    task threads, leaving the worker's event loop free.
+    """
+
+    def __init__(self, blocks: list[tuple], indices: list[int]) -> None:
+        from distributed import get_worker
+
+        self._worker = get_worker()
+        self._blocks, self._indices = blocks, indices
+
+    async def sum(self, func: Callable, args: tuple) -> tuple | None:
+        """``Σ func(*block, index, *args)`` over the share; None when a broadcast value in
+        ``args`` is not in this worker's memory (the client then falls back to tasks)."""
+        import asyncio
+
+        data = self._worker.data
+        if any(isinstance(a, _Stored) and a.key not in data for a in args):
+            return None
+        args = tuple(data[a.key] if isinstance(a, _Stored) else a for a in args)
+        executor = self._worker.executors["default"]
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, _group_sum, func, self._blocks, self._indices, args
+        )
+
+
 class BlockSum:
     """``Σ_b func(X_b, y_b, ..., b, *args)`` over aligned, persisted row blocks.
 
@@ -90,11 +134,13 @@ class BlockSum:
     Attributes
     ----------
     plan : list of (worker address, list of int)
-        With a distributed Client: the worker and the block indices of each task of a call.
+        With a distributed Client: the worker and the block indices of each share (one
+        holder, or one task of a call once the sum has fallen back to tasks).
 
     Notes
     -----
     ``func`` returns a tuple of numbers or arrays; the partials are added element-wise.
+    The holders hold references to their blocks' arrays until this object is released.
     """
 
     def __init__(self, arrays: list[Any]) -> None:
@@ -102,6 +148,7 @@ class BlockSum:
         n_blocks = present[0].numblocks[0]
         self._client = active_client()
         self._pending: list[Any] = []
+        self._holders: list[tuple[Any, Any]] = []
         self.plan: list[tuple[str, list[int]]] = []
         if self._client is None:
             columns = [
@@ -118,6 +165,7 @@ class BlockSum:
         ]
         self._blocks = list(zip(*columns, strict=True))
         self._place(block_nbytes(arrays))
+        self._hold()
 
     def _place(self, sizes: list[int]) -> None:
         """Put the arrays of every block on its target worker and set :attr:`plan`."""
@@ -150,8 +198,48 @@ class BlockSum:
             for share in shares(indices, sizes, threads[worker])
         ]
 
+    def _hold(self) -> None:
+        """Start one :class:`_Holder` per share of :attr:`plan`, on its worker."""
+        from distributed import wait
+
+        futures = [
+            self._client.submit(
+                _Holder,
+                [self._blocks[i] for i in share],
+                share,
+                actor=True,
+                workers=[worker],
+                allow_other_workers=True,
+                pure=False,
+            )
+            for worker, share in self.plan
+        ]
+        wait(futures)
+        self._holders = [(future, future.result()) for future in futures]
+
+    def _held_sum(self, func: Callable, args: tuple) -> tuple | None:
+        """The sum from the holders: one message each; None when one cannot answer."""
+        from distributed import Future
+
+        sent = tuple(_Stored(a.key) if isinstance(a, Future) else a for a in args)
+        try:
+            if any(future.status != "finished" for future, _ in self._holders):
+                return None
+            calls = [holder.sum(func, sent) for _, holder in self._holders]
+            partials = [call.result() for call in calls]
+        except (OSError, RuntimeError):  # the holder's worker has gone (or is going)
+            return None
+        if any(p is None for p in partials):
+            return None
+        return _add(*partials)
+
     def __call__(self, func: Callable, *args: Any) -> tuple:
         """The sum, computed now."""
+        if self._holders:
+            total = self._held_sum(func, args)
+            if total is not None:
+                return total
+            self._holders = []  # tasks from now on
         if self._client is None:
             from dask import delayed
 

@@ -5,9 +5,10 @@ client. The sum over rows is the only part that touches the data, so on dask inp
 one distributed pass per L-BFGS evaluation:
 
 1. the row blocks of ``X``, ``y`` and ``sample_weight`` are persisted on the workers once;
-2. each call sends the parameters to the workers, every block computes its partial
-   ``(Σ sℓ, ∂/∂w, ∂/∂b)`` with the fused in-memory kernel, each worker adds those of its
-   blocks, and the client adds the workers' (:class:`bcekit.distributed._graph.BlockSum`).
+2. each call sends the parameters to the workers (one message to each), every block
+   computes its partial ``(Σ sℓ, ∂/∂w, ∂/∂b)`` with the fused in-memory kernel, each worker
+   adds those of its blocks, and the client adds the workers'
+   (:class:`bcekit.distributed._graph.BlockSum`).
 """
 
 from __future__ import annotations
@@ -116,10 +117,12 @@ class DistributedLogisticObjective:
 
     Notes
     -----
-    The data are persisted at construction. The parameters travel inside the tasks when they
-    are small, and are broadcast to every worker once per call when they are large
-    (:func:`bcekit.distributed._graph.ship`). A worker lost mid-fit costs a recomputation of
-    its blocks from their sources; the sums stay exact.
+    The data are persisted at construction and each worker's share of the blocks is handed
+    to a holder there; a call is one message to each holder and its reply. The parameters
+    travel inside the message when they are small, and are broadcast to every worker once
+    per call when they are large (:func:`bcekit.distributed._graph.ship`). A worker lost
+    mid-fit costs a recomputation of its blocks from their sources (the later calls run as
+    tasks); the sums stay exact.
     """
 
     def __init__(

@@ -13,7 +13,11 @@ Each chunk returns three partial sums ``(Σ w·ℓ, number counted, Σ w)``; one
 
 from __future__ import annotations
 
+import functools
+import inspect
+import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -126,12 +130,6 @@ def _lazy_value(parts: list[Any], reduction: str) -> Any:
     return da.from_delayed(value, shape=(), dtype=np.float64)
 
 
-def _make_loss(pos_weight, label_smoothing) -> BinaryCrossEntropyWithLogits:
-    return BinaryCrossEntropyWithLogits(
-        pos_weight=pos_weight, label_smoothing=label_smoothing, reduction="sum"
-    )
-
-
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(
@@ -139,7 +137,7 @@ def _check_reduction(reduction: str) -> None:
         )
 
 
-def binary_cross_entropy_with_logits(
+def _inputs(
     logits: Any,
     targets: Any,
     *,
@@ -148,45 +146,62 @@ def binary_cross_entropy_with_logits(
     label_smoothing: float = 0.0,
     mask: Any = None,
     reduction: str = "mean",
+) -> tuple[list[Any], dict[str, bool], BinaryCrossEntropyWithLogits, str]:
+    """The arguments of both public functions: operands chunked alike, presence flags, the
+    per-chunk loss (a sum) and the reduction."""
+    _check_reduction(reduction)
+    operands, flags = _operands(logits, targets, weight, mask)
+    loss = BinaryCrossEntropyWithLogits(
+        pos_weight=pos_weight, label_smoothing=label_smoothing, reduction="sum"
+    )
+    return operands, flags, loss, reduction
+
+
+def _public(build: Callable[..., Any]) -> Callable[..., Any]:
+    """``build(operands, flags, loss, reduction)`` as a function of the loss's arguments:
+    those of :func:`_inputs`, shown as its signature."""
+
+    @functools.wraps(build)
+    def public(logits: Any, targets: Any, **options: Any) -> Any:
+        return build(*_inputs(logits, targets, **options))
+
+    public.__signature__ = inspect.signature(_inputs).replace(  # type: ignore[attr-defined]
+        return_annotation=inspect.signature(build).return_annotation
+    )
+    return public
+
+
+@_public
+def binary_cross_entropy_with_logits(
+    operands: list[Any], flags: dict[str, bool], loss: Any, reduction: str
 ) -> Any:
     r"""Lazy BCE with logits over dask arrays.
 
     .. math:: \ell_i = -[pw\,y_i \log\sigma(z_i) + (1-y_i)\log(1-\sigma(z_i))]
 
-    Same semantics as :func:`bcekit.losses.binary_cross_entropy_with_logits` (scalar
-    ``pos_weight`` only); ``targets``, ``weight`` and ``mask`` must have the logits' shape and
-    are rechunked to match. Returns a 0-d dask array.
+    Takes ``(logits, targets, *, weight=None, pos_weight=None, label_smoothing=0.0,
+    mask=None, reduction="mean")`` with the semantics of
+    :func:`bcekit.losses.binary_cross_entropy_with_logits` (scalar ``pos_weight`` only);
+    ``targets``, ``weight`` and ``mask`` must have the logits' shape and are rechunked to
+    match. Returns a 0-d dask array.
     """
-    _check_reduction(reduction)
-    operands, flags = _operands(logits, targets, weight, mask)
-    parts = _partials(operands, flags, _make_loss(pos_weight, label_smoothing))
-    return _lazy_value(parts, reduction)
+    return _lazy_value(_partials(operands, flags, loss), reduction)
 
 
+@_public
 def value_and_grad(
-    logits: Any,
-    targets: Any,
-    *,
-    weight: Any = None,
-    pos_weight: float | None = None,
-    label_smoothing: float = 0.0,
-    mask: Any = None,
-    reduction: str = "mean",
+    operands: list[Any], flags: dict[str, bool], loss: Any, reduction: str
 ) -> tuple[Any, Any]:
     """Lazy ``(value, ∂value/∂logits)`` over dask arrays; compute both with ``dask.compute``.
 
-    Each chunk evaluates the loss and its gradient once (one task giving its partials and the
-    gradient of its sum); the gradient is scaled by the reduction's factor (``1``,
-    ``1/n_counted`` or ``1/Σw``), itself computed from every chunk's partials.
+    Takes the arguments of :func:`binary_cross_entropy_with_logits`. Each chunk evaluates the
+    loss and its gradient once (one task giving its partials and the gradient of its sum);
+    the gradient is scaled by the reduction's factor (``1``, ``1/n_counted`` or ``1/Σw``),
+    itself computed from every chunk's partials.
     """
-    import itertools
-
     from dask import delayed
 
-    _check_reduction(reduction)
     da = require_dask()
-    operands, flags = _operands(logits, targets, weight, mask)
-    loss = _make_loss(pos_weight, label_smoothing)
     z = operands[0]
     blocks = zip(*(a.to_delayed().ravel() for a in operands), strict=True)
     tasks = [

@@ -23,11 +23,9 @@ from __future__ import annotations
 import math
 import time
 import uuid
-import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from bcekit.distributed._compat import is_dask_collection
@@ -238,17 +236,7 @@ def fit_mlp(
         history = _train_data_parallel(model, trainer, data, seed)
     else:
         history = _train_partitions(trainer, data, seed)
-    model._training_state = None
-    model._record(history.to_dicts())
-    model._partial_trainer = None
-    if not history.stopped_early and not history.interrupted and model.n_iter_ >= model.max_iter:
-        warnings.warn(
-            f"Stochastic optimizer: maximum iterations ({model.max_iter}) reached and the "
-            "optimization hasn't converged yet; increase max_iter or learning_rate_init",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
-    return model
+    return model._finish_fit(history, None, stacklevel=5)
 
 
 class _Plateau:

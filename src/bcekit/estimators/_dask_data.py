@@ -8,14 +8,12 @@ derives exactly what the in-memory path computes from the whole arrays: the clas
 that class's total), ``pos_weight="balanced"`` and the total weight ``S``. Labels and weights
 are then encoded block by block, lazily.
 
-The per-block pass avoids sorting and temporaries where it can: integer-valued labels in a
-small range are counted with one ``bincount``, and ``X`` is finite when its sum is (each
-element is checked only when the sum is not).
+What the workers run on each block lives in :mod:`bcekit.distributed._blocks`, which
+imports NumPy only.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +21,10 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
+from bcekit.distributed._blocks import block_summary, encode_block, weight_block
 from bcekit.estimators._base import BINARY, MULTICLASS, Targets, resolve_pos_weight
 
 __all__ = ["DaskData", "feature_names", "prepare"]
-
-#: Integer labels spanning at most this many values are counted with ``bincount``.
-_COUNTED_SPAN = 1 << 16
 
 
 def feature_names(X: Any) -> list[str] | None:
@@ -39,49 +35,6 @@ def feature_names(X: Any) -> list[str] | None:
     return list(columns)
 
 
-def _labels_and_totals(y: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The labels present in ``y`` (sorted) and the summed weight of each.
-
-    Integer-valued numbers within :data:`_COUNTED_SPAN` of each other are counted in one
-    ``bincount`` (no sort); other labels go through ``np.unique``.
-    """
-    if y.dtype.kind in "iuf" and y.size:
-        low, high = y.min(), y.max()
-        whole = y.dtype.kind != "f" or (
-            math.isfinite(low) and math.isfinite(high) and bool(np.all(y == np.floor(y)))
-        )
-        if whole and int(high) - int(low) < _COUNTED_SPAN:
-            ids = (y - low).astype(np.intp).ravel()
-            counts = np.bincount(ids)
-            present = np.flatnonzero(counts)
-            totals = counts if w is None else np.bincount(ids, weights=w.ravel())
-            return (present + low).astype(y.dtype), totals[present].astype(np.float64)
-    labels, ids = np.unique(y, return_inverse=True)
-    totals = np.bincount(ids.ravel(), weights=w, minlength=len(labels)).astype(np.float64)
-    return labels, totals
-
-
-def _all_finite(a: np.ndarray) -> bool:
-    """Whether every element is finite: the sum is, or else each element is checked."""
-    if a.dtype.kind != "f":
-        return True
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = float(np.sum(a))
-    return math.isfinite(total) or bool(np.isfinite(a).all())
-
-
-def _block_summary(X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict[str, Any]:
-    """Labels present with their summed weights, and the finiteness checks, of one block."""
-    labels, totals = _labels_and_totals(y, w)
-    weights_ok = w is None or w.size == 0 or bool(_all_finite(w) and w.min() >= 0)
-    return {
-        "labels": labels,
-        "totals": totals,
-        "X_finite": _all_finite(X),
-        "weights_ok": weights_ok,
-    }
-
-
 def _merge_summaries(parts: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     """All classes (sorted) and the summed sample weight of each."""
     classes = np.unique(np.concatenate([p["labels"] for p in parts]))
@@ -89,20 +42,6 @@ def _merge_summaries(parts: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarra
     for p in parts:
         np.add.at(totals, np.searchsorted(classes, p["labels"]), p["totals"])
     return classes, totals
-
-
-def _encode_block(y: np.ndarray, classes: np.ndarray, kind: str, dtype: np.dtype) -> np.ndarray:
-    ids = np.searchsorted(classes, y)
-    return ids.astype(dtype).reshape(-1, 1) if kind == BINARY else ids.astype(np.int64)
-
-
-def _weight_block(
-    y: np.ndarray, w: np.ndarray | None, classes: np.ndarray, per_class: np.ndarray, dtype: Any
-) -> np.ndarray:
-    weights = per_class[np.searchsorted(classes, y)]
-    if w is not None:
-        weights = weights * w
-    return weights.astype(dtype)
 
 
 @dataclass
@@ -182,7 +121,7 @@ def prepare(
     )
     parts = dask.compute(
         *[
-            dask.delayed(_block_summary, pure=False)(Xb, yb, wb)
+            dask.delayed(block_summary, pure=False)(Xb, yb, wb)
             for Xb, yb, wb in zip(
                 X.to_delayed().ravel(), y.to_delayed().ravel(), weight_blocks, strict=True
             )
@@ -204,9 +143,9 @@ def prepare(
             "least 2"
         )
     encoded = y.map_blocks(
-        _encode_block,
+        encode_block,
         classes,
-        kind,
+        kind == BINARY,
         X.dtype,
         dtype=X.dtype if kind == BINARY else np.int64,
         chunks=(y.chunks[0], (1,)) if kind == BINARY else y.chunks,
@@ -215,7 +154,7 @@ def prepare(
     weights = None
     if sample_weight is not None or model.class_weight is not None:
         weights = y.map_blocks(
-            _weight_block, sample_weight, classes, per_class, X.dtype, dtype=X.dtype
+            weight_block, sample_weight, classes, per_class, X.dtype, dtype=X.dtype
         )
         if kind == BINARY:
             weights = weights[:, None]
