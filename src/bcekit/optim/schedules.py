@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from bcekit.optim.optimizers import check_real
+from bcekit.optim.base import check_real
 
 __all__ = [
     "ConstantLR",
