@@ -10,6 +10,15 @@
 
 Contenders of one table are interleaved (:func:`benchmarks._common.compare`); ratios use the
 medians of the same run.
+
+A first table shows both estimators as users call them, **default arguments**:
+``LogisticRegression().fit(X, y)`` on the data above and ``MLPClassifier().fit(X, y)`` on 2,000
+rows of the MLP data (it runs its 200 epochs; larger data would keep this module from its time
+budget), each against scikit-learn's estimator with its defaults, in fresh processes
+(:func:`benchmarks._common.fresh_process`: the first fit of a process and a later one, medians,
+contenders interleaved). Beside each sits what the estimator runs on, timed in bcekit's
+processes: SciPy's L-BFGS-B on the fused objective with the same settings, and the bare
+training loop of :mod:`benchmarks.bench_mlp` for as many epochs as the estimator ran.
 """
 
 from __future__ import annotations
@@ -20,13 +29,14 @@ from collections.abc import Callable
 
 import numpy as np
 from rich.console import Group
+from rich.table import Table
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 from bcekit.estimators import LogisticRegression, MLPClassifier
 from bcekit.estimators._base import encode_targets, resolve_weights
-from benchmarks._common import compare, console, table
+from benchmarks._common import FreshCall, compare, console, fresh_process, load_average, table
 from benchmarks.bench_mlp import BATCH, N_HIDDEN, epoch_torch
 from benchmarks.bench_mlp import make_data as make_mlp_data
 
@@ -137,11 +147,112 @@ def _mlp_table(n_samples: int, repeat: int) -> object:
     )
 
 
+_FRESH_SETUP = """
+import warnings
+warnings.simplefilter("ignore")  # ConvergenceWarning at the default max_iter
+import numpy as np
+from benchmarks.bench_estimators import make_linear_data
+from benchmarks.bench_logistic import kernel_fit, objective_value
+from benchmarks.bench_mlp import epoch_bcekit, make_data
+X, y = make_linear_data({n}, {d})
+x, labels = make_data({n_mlp}, "float32")
+labels = labels.astype(np.int64)
+"""
+_LR = "model = LogisticRegression().fit(X, y)"
+_LR_REPORT = "objective_value(X, y, model.coef_.ravel(), model.intercept_[0])"
+_MLP = "model = MLPClassifier().fit(x, labels)"
+_ENGINE = (
+    "epoch = epoch_bcekit(x, labels.astype(np.float32), batch=min(200, len(x)))\n"
+    "for _ in range(model.n_iter_):\n    last = epoch()\n"
+)
+
+
+def _defaults_table(n_samples: int, n_features: int, mlp_samples: int, repeat: int) -> Table:
+    """Both estimators with default arguments in fresh processes, with their kernels."""
+    setup = _FRESH_SETUP.format(n=n_samples, d=n_features, n_mlp=mlp_samples)
+    ours = "from bcekit.estimators import LogisticRegression, MLPClassifier\n"
+    theirs = "from sklearn.linear_model import LogisticRegression\n"
+    theirs += "from sklearn.neural_network import MLPClassifier\n"
+    calls = {
+        "lr bcekit": FreshCall(
+            setup + ours, _LR, {"kernel": "result = kernel_fit(X, y, tol=1e-4, max_iter=100)"},
+            f"[{_LR_REPORT}, int(model.n_iter_[0]), float(result.fun), int(result.nit)]",
+        ),
+        "lr sklearn": FreshCall(
+            setup + theirs, _LR, report=f"[{_LR_REPORT}, int(model.n_iter_[0])]"
+        ),
+        "mlp bcekit": FreshCall(
+            setup + ours, _MLP, {"engine": _ENGINE},
+            "[float(model.loss_curve_[-1]), int(model.n_iter_), float(last)]",
+        ),
+        "mlp sklearn": FreshCall(
+            setup + theirs, _MLP, report="[float(model.loss_curve_[-1]), int(model.n_iter_)]"
+        ),
+    }  # fmt: skip
+    t = fresh_process(calls, repeat=repeat, steady=1)
+    rows = []
+    for kind, name, extra in (
+        ("lr", "LogisticRegression", "kernel"),
+        ("mlp", "MLPClassifier", "engine"),
+    ):
+        ours_t, sk = t[f"{kind} bcekit"], t[f"{kind} sklearn"]
+        loss, iters, extra_loss = ours_t.report[0], ours_t.report[1], ours_t.report[2]
+        extra_iters = ours_t.report[3] if kind == "lr" else iters
+        rows += [
+            [
+                f"bcekit {name}()",
+                ours_t.first,
+                ours_t.steady,
+                ours_t.first / sk.first,
+                ours_t.steady / sk.steady,
+                iters,
+                f"{loss:.6f}",
+            ],
+            [
+                f"  its {extra}",
+                None,
+                ours_t.also[extra],
+                None,
+                ours_t.also[extra] / sk.steady,
+                extra_iters,
+                f"{extra_loss:.6f}",
+            ],
+            [
+                f"sklearn {name}()",
+                sk.first,
+                sk.steady,
+                1.0,
+                1.0,
+                sk.report[1],
+                f"{sk.report[0]:.6f}",
+            ],
+        ]
+    return table(
+        f"Default arguments: LogisticRegression().fit on {n_samples:,}×{n_features} float64, "
+        f"MLPClassifier().fit on {mlp_samples:,}×50 float32",
+        ["fit", "1st s", "later s", "÷ sk 1st", "÷ sk later", "iters", "loss"],
+        rows,
+        caption=(
+            f"fresh processes, medians of {repeat} each, interleaved ({load_average()} at the "
+            "end); loss: the objective (logistic) or the last training loss (MLP, with its L2 "
+            "penalty; the engine's has none)"
+        ),
+    )  # fmt: skip
+
+
 def run(
-    n_samples: int = 200_000, n_features: int = 100, mlp_samples: int = 100_000, repeat: int = 3
+    n_samples: int = 200_000,
+    n_features: int = 100,
+    mlp_samples: int = 100_000,
+    repeat: int = 3,
+    default_mlp_samples: int = 2_000,
 ) -> Group:
-    """Both tables (logistic regression, then the MLP epoch)."""
-    return Group(_logistic_table(n_samples, n_features, repeat), _mlp_table(mlp_samples, repeat))
+    """The default-argument table, then logistic regression and the MLP epoch in-process."""
+    return Group(
+        _defaults_table(n_samples, n_features, default_mlp_samples, repeat),
+        _logistic_table(n_samples, n_features, repeat),
+        _mlp_table(mlp_samples, repeat),
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def objective_value(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> fl
     return data + 0.5 * float(w @ w) / (C * len(y))
 
 
-def kernel_fit(X: np.ndarray, y: np.ndarray) -> scipy.optimize.OptimizeResult:
+def kernel_fit(
+    X: np.ndarray, y: np.ndarray, *, C: float = C, tol: float = TOL, max_iter: int = MAX_ITER
+) -> scipy.optimize.OptimizeResult:
     """SciPy's L-BFGS-B on the fused objective with scikit-learn's settings.
 
     BLAS runs on one thread, as in the estimator: L-BFGS-B's small BLAS calls otherwise wake
@@ -67,7 +69,7 @@ def kernel_fit(X: np.ndarray, y: np.ndarray) -> scipy.optimize.OptimizeResult:
         grad = np.append(grad_w + w / C, grad_b) / n
         return (value + 0.5 * (w @ w) / C) / n, grad
 
-    options = {"gtol": TOL, "ftol": 64 * np.finfo(float).eps, "maxiter": MAX_ITER, "maxls": 50}
+    options = {"gtol": tol, "ftol": 64 * np.finfo(float).eps, "maxiter": max_iter, "maxls": 50}
     with threadpool_limits(limits=1, user_api="blas"):
         return scipy.optimize.minimize(
             fun, np.zeros(d + 1), jac=True, method="L-BFGS-B", options=options

@@ -9,6 +9,7 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ._chain import DenseChain
 from .activations import ACTIVATIONS, get_activation
 from .base import Layer, positive_int
 from .dense import Dense, float_dtype
@@ -26,6 +27,11 @@ class Sequential(Layer):
     The input is cast once, on entry, to the dtype of the model's parameters (all of
     which must share one dtype), so a float32 model runs in float32 throughout.
     Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ...).
+
+    A chain of Dense layers with ReLU or no activations between them (:func:`mlp` with
+    "relu" or "identity" and no dropout) runs one compiled call per Dense layer in each
+    direction once Numba is loaded (:mod:`bcekit.nn._chain`); the activation layers' own
+    ``backward`` then needs their own ``forward`` first.
 
     Parameters
     ----------
@@ -45,12 +51,18 @@ class Sequential(Layer):
         if len(dtypes) > 1:
             raise ValueError(f"all parameters must share one dtype; got {sorted(map(str, dtypes))}")
         self.dtype: np.dtype | None = dtypes.pop() if dtypes else None
+        self._chain = DenseChain.of(self.layers)
 
     def children(self) -> list[tuple[str, Layer]]:
         return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x) if self.dtype is None else np.asarray(x, dtype=self.dtype)
+        chain = self._chain
+        if chain is not None:
+            if chain.applies(x):
+                return chain.forward(x)
+            chain.forget()
         for layer in self.layers:
             x = layer.forward(x)
         return x
@@ -60,6 +72,8 @@ class Sequential(Layer):
 
         Returns ``∂L/∂x``, or ``None`` when the first layer was built not to compute it.
         """
+        if self._chain is not None and self._chain.ready():
+            return self._chain.backward(grad_out)
         grad = grad_out
         for i in range(len(self.layers) - 1, -1, -1):
             grad = self.layers[i].backward(grad)

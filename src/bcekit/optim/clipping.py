@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from bcekit.optim.optimizers import ParamLike, check_params, check_real
+from bcekit.optim.base import ParamLike, check_params, check_real
 
 __all__ = ["clip_grad_norm", "grad_norm"]
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bcekit._checks import check_integer
-from bcekit.optim.optimizers import check_real
+from bcekit.optim.base import check_real
 
 __all__ = [
     "ConstantLR",

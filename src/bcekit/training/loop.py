@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bcekit._checks import check_integer
-from bcekit.optim.optimizers import check_real
+from bcekit.optim.base import check_real
 from bcekit.optim.schedules import ReduceLROnPlateau, Schedule
 from bcekit.training import _state
 from bcekit.training._batches import Data, as_data, as_validation, batch_rows, seed_from

@@ -1,0 +1,139 @@
+r"""Dense layers with ReLU (or no) activations between them, run as one compiled step each.
+
+A :class:`~bcekit.nn.Sequential` of ``Dense [→ ReLU | Identity] → … → Dense`` (what
+:func:`~bcekit.nn.mlp` builds for "relu" and "identity" without dropout) spends most of a
+small minibatch step in the Python and NumPy call overhead of its layers: a dozen calls per
+layer around the two matrix products that do the work. :class:`DenseChain` computes the same
+pass with one compiled call per Dense layer in each direction (:mod:`bcekit.nn._chain_loops`):
+
+.. math:: H_l = \mathrm{relu}(H_{l-1} W_l + b_l), \qquad
+          ∂L/∂W_l \mathrel{+}= H_{l-1}^\top G_l,\quad ∂L/∂b_l \mathrel{+}= \mathbf 1^\top G_l,
+          \quad G_{l-1} = (G_l W_l^\top) \odot 1[H_{l-1} > 0]
+
+It applies when Numba is already loaded (the BCE kernels load it: starting Numba for the
+layers alone would cost more than it saves on a short fit) and the input is a C-contiguous
+2-D array of the model's dtype; otherwise the layers run one by one. The matrix products are
+the same BLAS calls; results agree with the layer-by-layer pass to rounding.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from .activations import Identity, ReLU
+from .base import Layer, check_grad_shape
+from .dense import Dense
+
+__all__ = ["DenseChain"]
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@cache
+def _loops() -> Any:
+    from bcekit.nn import _chain_loops
+
+    return _chain_loops
+
+
+class DenseChain:
+    """The compiled pass over a chain of Dense layers (see the module notes).
+
+    Parameters
+    ----------
+    steps : sequence of (Dense, ReLU or None)
+        Each Dense layer and the ReLU after it (None: no activation).
+    """
+
+    def __init__(self, steps: Sequence[tuple[Dense, ReLU | None]]) -> None:
+        self.steps = list(steps)
+        self._inputs: list[np.ndarray] | None = None
+        self._empty = {dt: np.empty((0, 0), dtype=dt) for dt in _DTYPES}
+
+    @classmethod
+    def of(cls, layers: Sequence[Layer]) -> DenseChain | None:
+        """The chain for ``layers``, or None unless they are Dense [→ ReLU | Identity] … Dense.
+
+        Only the first Dense layer may skip its input gradient (``input_grad=False``).
+        """
+        steps: list[tuple[Dense, ReLU | None]] = []
+        for layer in layers:
+            if type(layer) is Dense:
+                if steps and not layer.input_grad:
+                    return None
+                steps.append((layer, None))
+            elif type(layer) in (ReLU, Identity) and steps and steps[-1][1] is None:
+                if type(layer) is ReLU:
+                    steps[-1] = (steps[-1][0], layer)
+            else:
+                return None
+        if not steps or steps[-1][1] is not None:
+            return None
+        return cls(steps)
+
+    def applies(self, x: np.ndarray) -> bool:
+        """Whether the compiled pass takes ``x`` (already cast to the model's dtype)."""
+        return (
+            "numba" in sys.modules
+            and type(x) is np.ndarray
+            and x.dtype in _DTYPES
+            and x.ndim == 2
+            and x.flags.c_contiguous
+            and x.shape[1] == self.steps[0][0].in_features
+            and all(
+                d.weight.value.flags.c_contiguous and d.weight.grad.flags.c_contiguous
+                for d, _ in self.steps
+            )
+        )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The logits of ``x``; keeps each layer's input for :meth:`backward`."""
+        forward = _loops().dense_forward
+        inputs = []
+        for dense, relu in self.steps:
+            w = dense.weight.value
+            out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+            forward(x, w, dense.bias.value, out, relu is not None)
+            dense._x = x
+            if relu is not None:
+                relu._shape = None  # its own backward needs its own forward
+            inputs.append(x)
+            x = out
+        self._inputs = inputs
+        return x
+
+    def ready(self) -> bool:
+        """Whether the last forward pass was this one (so :meth:`backward` may follow)."""
+        return self._inputs is not None
+
+    def forget(self) -> None:
+        """Drop the kept inputs (the layers ran one by one since)."""
+        self._inputs = None
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        """Accumulate every parameter gradient; return ``∂L/∂x`` (None without input_grad)."""
+        backward = _loops().dense_backward
+        inputs = self._inputs
+        last = self.steps[-1][0]
+        check_grad_shape(grad_out, (len(inputs[-1]), last.out_features), last)
+        dtype = inputs[0].dtype
+        g = np.ascontiguousarray(grad_out, dtype=dtype)
+        for i in range(len(self.steps) - 1, -1, -1):
+            dense = self.steps[i][0]
+            x = inputs[i]
+            need_gx = i > 0 or dense.input_grad
+            gx = np.empty_like(x) if need_gx else self._empty[dtype]
+            if len(dense._ones) != len(x):
+                dense._ones = np.ones(len(x), dtype=dtype)
+            relu = i > 0 and self.steps[i - 1][1] is not None
+            backward(
+                x, g, dense.weight.value, dense.weight.grad, dense.bias.grad, dense._ones, gx,
+                relu, need_gx,
+            )  # fmt: skip
+            g = gx
+        return g if self.steps[0][0].input_grad else None
