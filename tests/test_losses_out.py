@@ -162,13 +162,16 @@ class TestBadOut:
         with pytest.raises(ValueError, match="out must not share memory"):
             loss.value_and_grad(z, y, weight=w, out=w)
 
-    def test_a_failed_check_leaves_out_alone(self, loss):
+    def test_a_failed_check_raises_and_out_is_usable_again(self, loss):
         z, y, _ = _batch()
         out = np.full_like(z, 3.0)
-        y[0, 0] = 2.0
+        bad = y.copy()
+        bad[0, 0] = 2.0
         with pytest.raises(ValueError, match="targets must lie in"):
-            loss.value_and_grad(z, y, out=out)
-        assert np.all(out == 3.0)
+            loss.value_and_grad(z, bad, out=out)
+        value, grad = loss.value_and_grad(z, y, out=out)
+        assert grad is out
+        np.testing.assert_array_equal(out, loss.value_and_grad(z, y)[1])
 
 
 LARGE = (1 << 18) + 7  # over the pool's 1 MiB in float32 and on the kernel's parallel path
@@ -233,3 +236,18 @@ def test_copies_of_a_loss_do_not_carry_its_buffers():
     assert set(loss.__getstate__()) == {"pos_weight", "label_smoothing", "reduction"}
     twin = copy.deepcopy(loss)
     assert "_gradient_pool" not in vars(twin) and twin.pos_weight == 2.0
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda z, y: z.__setitem__(5, np.nan), "logits"),
+        (lambda z, y: y.__setitem__(7, 2.0), "targets"),
+    ],
+)
+def test_large_invalid_input_with_out_names_the_argument(damage, message):
+    z = RNG.normal(0.0, 2.0, LARGE).astype(np.float32)
+    y = (RNG.random(LARGE) < 0.5).astype(np.float32)
+    damage(z, y)
+    with pytest.raises(ValueError, match=message):
+        BinaryCrossEntropyWithLogits().value_and_grad(z, y, out=np.empty_like(z))

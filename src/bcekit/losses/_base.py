@@ -180,7 +180,9 @@ class Loss:
             :mod:`bcekit.losses._buffers`): a gradient, or a view or tensor made from it, that
             is still held is never written again.
 
-            ``out`` is for NumPy input only.
+            ``out`` is for NumPy input only. Logits and targets are checked during the same
+            pass that writes the gradient, so when a check fails ``out`` may have been partly
+            written before the error is raised.
 
         Raises
         ------

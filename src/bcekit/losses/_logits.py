@@ -166,16 +166,18 @@ def logits_value_and_grad(
         "name": "logits", "allow_inf": True, "find_inf": False, "weight": weight,
         "pos_weight": pos_weight, "mask": mask, "reduction": reduction,
     }  # fmt: skip
-    # Without out= (which a failed check must leave alone), the common case's values are
-    # checked by the kernel on its way, saving two passes over memory.
-    inp = None if out is not None else deferred_binary_inputs(logits, targets, **checks)
+    # The common case's values are checked by the kernel on its way, saving two passes over
+    # memory (a failed check may leave ``out`` partly written).
+    inp = deferred_binary_inputs(logits, targets, **checks)
     if inp is not None:
         from bcekit.losses import _kernels
 
         if inp.pred.size >= _kernels.FUSED_MIN_SIZE:
+            if out is not None:
+                check_out(out, inp.pred.shape, inp.pred.dtype, logits, targets, pos_weight)
             pw = 1.0 if pos_weight is None else float(pos_weight)
             return _fused_value_and_grad(
-                _kernels, inp, pw, s, reduction, need_grad, None, pool,
+                _kernels, inp, pw, s, reduction, need_grad, out, pool,
                 lambda: binary_inputs(logits, targets, **checks),
             )  # fmt: skip
     inp = binary_inputs(logits, targets, **checks)
