@@ -1,0 +1,110 @@
+"""What :class:`bcekit.estimators.segmentation.SegmentationNet` trains with, besides its U-Net.
+
+- :class:`DihedralAugment`: random flips and quarter turns of each batch, undone on the
+  network's output, so that images and masks need not be transformed alike.
+- :class:`ValidationScores`: mean IoU and Dice of the held-out images after each epoch,
+  from the logits of the Trainer's own validation pass (no second forward pass).
+- :func:`forward_batches`: logits of a model in eval mode, a batch at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bcekit.nn.base import Layer
+from bcekit.plots.masks import dice_scores, iou_scores
+from bcekit.training import Callback
+
+__all__ = ["DihedralAugment", "ValidationScores", "forward_batches"]
+
+
+class DihedralAugment(Layer):
+    """Wraps a fully convolutional net: ``T⁻¹(net(T(x)))`` with a random flip/rotation ``T``.
+
+    In training mode each ``forward`` draws one of the eight symmetries of the square
+    (``k`` quarter turns, optionally after a left–right flip) for the whole batch; in eval
+    mode it is the plain net. ``backward`` applies ``T`` to the gradient, runs the net's
+    backward and maps the input gradient back with ``T⁻¹``.
+
+    Attributes
+    ----------
+    eval_outputs : list of ndarray or None
+        When a list, each eval-mode output is appended to it (:class:`ValidationScores`
+        reads the Trainer's validation logits from it).
+    """
+
+    def __init__(self, net: Layer, random_state: Any = None, enabled: bool = True) -> None:
+        super().__init__()
+        self.net = net
+        self.enabled = bool(enabled)
+        self._rng = np.random.default_rng(random_state)
+        self._turns, self._flip = 0, False
+        self.eval_outputs: list[np.ndarray] | None = None
+
+    def children(self) -> list[tuple[str, Layer]]:
+        return [("net", self.net)]
+
+    def _apply(self, a: np.ndarray) -> np.ndarray:
+        a = a[:, :, ::-1] if self._flip else a
+        return np.rot90(a, self._turns, axes=(1, 2))
+
+    def _invert(self, a: np.ndarray) -> np.ndarray:
+        a = np.rot90(a, -self._turns, axes=(1, 2))
+        return np.ascontiguousarray(a[:, :, ::-1] if self._flip else a)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.training and self.enabled:
+            self._turns, self._flip = int(self._rng.integers(4)), bool(self._rng.integers(2))
+        else:
+            self._turns, self._flip = 0, False
+        out = self._invert(self.net.forward(np.ascontiguousarray(self._apply(x))))
+        if not self.training and self.eval_outputs is not None:
+            self.eval_outputs.append(out)
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        grad = self.net.backward(np.ascontiguousarray(self._apply(grad_out)))
+        return None if grad is None else self._invert(grad)
+
+
+class ValidationScores(Callback):
+    """Adds ``val_iou`` and ``val_dice`` (thresholded at 0.5) to each epoch's record.
+
+    The logits are those of the Trainer's validation pass, recorded by ``model`` (its
+    ``eval_outputs``) during the epoch; if they do not cover the validation images exactly,
+    they are computed again with :func:`forward_batches`.
+    """
+
+    def __init__(
+        self, model: DihedralAugment, images: np.ndarray, truth: np.ndarray, batch_size: int
+    ) -> None:
+        self.model, self.images, self.truth, self.batch_size = model, images, truth, batch_size
+
+    def on_epoch_begin(self, trainer: Any, epoch: int) -> None:
+        self.model.eval_outputs = []
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> bool | None:
+        recorded, self.model.eval_outputs = self.model.eval_outputs or [], None
+        if sum(len(part) for part in recorded) == len(self.images):
+            logits = np.concatenate(recorded)
+        else:
+            logits = forward_batches(self.model, self.images, self.batch_size)
+        pred = (logits[..., 0] > 0).astype(np.uint8)
+        logs["val_iou"] = float(iou_scores(self.truth, pred).mean())
+        logs["val_dice"] = float(dice_scores(self.truth, pred).mean())
+        return None
+
+
+def forward_batches(model: Layer, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits of ``model`` in eval mode, ``batch_size`` images at a time."""
+    was_training = model.training
+    model.eval()
+    try:
+        parts = [
+            model.forward(images[i : i + batch_size]) for i in range(0, len(images), batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return np.concatenate(parts)
