@@ -5,6 +5,8 @@
 - :class:`ValidationScores`: mean IoU and Dice of the held-out images after each epoch,
   from the logits of the Trainer's own validation pass (no second forward pass).
 - :func:`forward_batches`: logits of a model in eval mode, a batch at a time.
+- :func:`check_images`, :func:`check_masks`: the input checks of ``fit``, ``predict`` and
+  ``score``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from bcekit.nn.base import Layer
 from bcekit.plots.masks import dice_scores, iou_scores
 from bcekit.training import Callback
 
-__all__ = ["DihedralAugment", "ValidationScores", "forward_batches"]
+__all__ = ["DihedralAugment", "ValidationScores", "check_images", "check_masks", "forward_batches"]
 
 
 class DihedralAugment(Layer):
@@ -108,3 +110,47 @@ def forward_batches(model: Layer, images: np.ndarray, batch_size: int) -> np.nda
     finally:
         model.train(was_training)
     return np.concatenate(parts)
+
+
+def check_images(images: Any, channels: int | None = None) -> np.ndarray:
+    """``images`` as float32 ``(n, H, W, C)``; raises on bad shapes, types or NaN."""
+    x = np.asarray(images)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"images must hold numbers; got dtype {x.dtype}")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or min(x.shape) == 0:
+        raise ValueError(
+            f"images must have shape (n, H, W) or (n, H, W, C) with no empty axis; "
+            f"got {np.shape(images)}"
+        )
+    x = x.astype(np.float32, copy=False)
+    if not np.isfinite(x).all():
+        raise ValueError(
+            f"images must be finite; got {np.count_nonzero(~np.isfinite(x))} NaN or infinite values"
+        )
+    if channels is not None and x.shape[3] != channels:
+        raise ValueError(f"images must have {channels} channel(s), as in fit; got {x.shape[3]}")
+    return x
+
+
+def check_masks(masks: Any, shape: tuple[int, ...], ignore_value: float | None) -> np.ndarray:
+    """``masks`` of shape ``shape`` (n, H, W) holding only 0, 1 and ``ignore_value``."""
+    m = np.asarray(masks)
+    if m.dtype.kind not in "biuf":
+        raise TypeError(f"masks must hold numbers; got dtype {m.dtype}")
+    if m.ndim == 4 and m.shape[3] == 1:
+        m = m[..., 0]
+    if m.shape != shape:
+        raise ValueError(
+            f"masks must have shape (n, H, W) = {shape} to match images; got {m.shape}"
+        )
+    allowed = [0, 1] if ignore_value is None else [0, 1, ignore_value]
+    bad = ~np.isin(m, allowed)
+    if bad.any():
+        shown = np.unique(m[bad])[:5].tolist()
+        raise ValueError(
+            f"masks must hold only {allowed} (0/1 and ignore_value); got other values "
+            f"such as {shown}"
+        )
+    return m

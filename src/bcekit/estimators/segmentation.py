@@ -27,6 +27,8 @@ from sklearn.utils.validation import check_is_fitted
 from bcekit.estimators._segmentation_parts import (
     DihedralAugment,
     ValidationScores,
+    check_images,
+    check_masks,
     forward_batches,
 )
 from bcekit.losses.segmentation import BCEDiceLoss, PixelBCEWithLogits
@@ -44,14 +46,21 @@ __all__ = ["DihedralAugment", "SegmentationNet", "train_on_nuclei"]
 class SegmentationNet(BaseEstimator):
     """Binary image segmentation with a U-Net and per-pixel binary cross-entropy.
 
+    The defaults — a U-Net of depth 2 and base width 8 with batch normalisation; Adam at
+    0.01, lowered per batch along a cosine over 10 epochs of 16 images; flips and rotations;
+    early stopping on 10 % of the images — were chosen on shape sets unlike
+    :func:`~bcekit.datasets.make_shapes` (``benchmarks/shape_sets.py``): on 400 images of
+    48×48 they reach a held-out IoU of 0.97–0.99 in about 36 s of one core's time
+    (``python -m benchmarks segmentation``).
+
     Parameters
     ----------
     depth : int, default 2
         Number of 2× downsamplings in the U-Net.
     base_width : int, default 8
         Channels of the first U-Net level (doubling at each level below).
-    max_iter : int, default 15
-        Maximum number of epochs.
+    max_iter : int, default 10
+        Maximum number of epochs (the cosine schedule ends after them).
     batch_size : int, default 16
         Images per optimiser step.
     learning_rate : float, default 0.01
@@ -59,7 +68,9 @@ class SegmentationNet(BaseEstimator):
     lr_schedule : {"cosine", "constant"}, default "cosine"
         ``"cosine"`` lowers the step size after every batch along half a cosine, from
         ``learning_rate`` at the first step to 0 after ``max_iter`` epochs:
-        ``η_s = ½ η (1 + cos(π s / S))`` for step ``s`` of ``S``; ``"constant"`` keeps it.
+        ``η_s = ½ η (1 + cos(π s / S))`` for step ``s`` of ``S``; ``"constant"`` keeps it
+        (a net without ``batch_norm`` can be slow to leave the all-background start and may
+        need it).
     loss : {"bce", "bce+dice"}, default "bce"
         Per-pixel BCE on logits, or BCE plus ``dice_weight`` times the soft Dice loss.
     dice_weight : float, default 1.0
@@ -141,7 +152,7 @@ class SegmentationNet(BaseEstimator):
         depth: int = 2,
         base_width: int = 8,
         *,
-        max_iter: int = 15,
+        max_iter: int = 10,
         batch_size: int = 16,
         learning_rate: float = 0.01,
         lr_schedule: str = "cosine",
@@ -181,51 +192,6 @@ class SegmentationNet(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # --- input checks ----------------------------------------------------------------------
-
-    def _check_images(self, images: Any, channels: int | None = None) -> np.ndarray:
-        """``images`` as float32 ``(n, H, W, C)``; raises on bad shapes, types or NaN."""
-        x = np.asarray(images)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"images must hold numbers; got dtype {x.dtype}")
-        if x.ndim == 3:
-            x = x[..., None]
-        if x.ndim != 4 or min(x.shape) == 0:
-            raise ValueError(
-                f"images must have shape (n, H, W) or (n, H, W, C) with no empty axis; "
-                f"got {np.shape(images)}"
-            )
-        x = x.astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
-            raise ValueError(
-                f"images must be finite; got {np.count_nonzero(~np.isfinite(x))} NaN or "
-                "infinite values"
-            )
-        if channels is not None and x.shape[3] != channels:
-            raise ValueError(f"images must have {channels} channel(s), as in fit; got {x.shape[3]}")
-        return x
-
-    def _check_masks(self, masks: Any, shape: tuple[int, ...]) -> np.ndarray:
-        """``masks`` of shape ``shape`` (n, H, W) holding only 0, 1 and ``ignore_value``."""
-        m = np.asarray(masks)
-        if m.dtype.kind not in "biuf":
-            raise TypeError(f"masks must hold numbers; got dtype {m.dtype}")
-        if m.ndim == 4 and m.shape[3] == 1:
-            m = m[..., 0]
-        if m.shape != shape:
-            raise ValueError(
-                f"masks must have shape (n, H, W) = {shape} to match images; got {m.shape}"
-            )
-        allowed = [0, 1] if self.ignore_value is None else [0, 1, self.ignore_value]
-        bad = ~np.isin(m, allowed)
-        if bad.any():
-            shown = np.unique(m[bad])[:5].tolist()
-            raise ValueError(
-                f"masks must hold only {allowed} (0/1 and ignore_value); got other values "
-                f"such as {shown}"
-            )
-        return m
-
     def _pad(self, x: np.ndarray) -> np.ndarray:
         """Mirror-pad height and width at the bottom/right up to multiples of 2**depth."""
         multiple = 2**self.depth
@@ -255,8 +221,8 @@ class SegmentationNet(BaseEstimator):
             raise ValueError(
                 f"ignore_value must be None or a number outside [0, 1]; got {self.ignore_value!r}"
             )
-        x = self._check_images(images)
-        m = self._check_masks(masks, x.shape[:3])
+        x = check_images(images)
+        m = check_masks(masks, x.shape[:3], self.ignore_value)
         labelled = np.ones(m.shape, bool) if self.ignore_value is None else m != self.ignore_value
         if not labelled.any():
             raise ValueError("masks must label at least one pixel; every pixel is ignore_value")
@@ -340,7 +306,7 @@ class SegmentationNet(BaseEstimator):
     def decision_function(self, images: Any) -> np.ndarray:
         """Per-pixel logits, shape ``(n, H, W)``, float32."""
         check_is_fitted(self, "network_")
-        x = self._check_images(images, channels=self.n_channels_in_)
+        x = check_images(images, channels=self.n_channels_in_)
         height, width = x.shape[1:3]
         logits = forward_batches(self.network_, self._pad(x), self.batch_size)
         return np.ascontiguousarray(logits[:, :height, :width, 0])
@@ -356,7 +322,7 @@ class SegmentationNet(BaseEstimator):
     def score(self, images: Any, masks: Any) -> float:
         """Mean over images of the foreground IoU of :meth:`predict` (ignored pixels left out)."""
         pred = self.predict(images)
-        truth = self._check_masks(masks, pred.shape)
+        truth = check_masks(masks, pred.shape, self.ignore_value)
         return float(iou_scores(truth, pred, ignore_value=self.ignore_value).mean())
 
     # --- model files (bcekit.io) -----------------------------------------------------------
