@@ -49,19 +49,21 @@ def test_image_folder_is_read_and_split(tmp_path):
     result = invoke("--quiet", "segment", "--data", data, "--output", out, "--epochs", 1)
     assert result.exit_code == 0, result.stderr
     assert json.loads((out / "metrics.json").read_text())["n_images"] == 3
-    assert io.load(out).batch_norm is False
+    model = io.load(out)
+    assert model.batch_norm is True  # SegmentationNet's default
+    assert any(name.endswith("running_var") for name, _ in model.network_.named_buffers())
 
 
-def test_batch_norm_flag_reaches_the_model(tmp_path):
+def test_no_batch_norm_flag_reaches_the_model(tmp_path):
     data = _write_folder(tmp_path / "data")
     out = tmp_path / "run"
     result = invoke(
-        "--quiet", "segment", "--data", data, "--output", out, "--epochs", 1, "--batch-norm"
+        "--quiet", "segment", "--data", data, "--output", out, "--epochs", 1, "--no-batch-norm"
     )
     assert result.exit_code == 0, result.stderr
     model = io.load(out)
-    assert model.batch_norm is True
-    assert any(name.endswith("running_var") for name, _ in model.network_.named_buffers())
+    assert model.batch_norm is False
+    assert not list(model.network_.named_buffers())
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,7 @@ class TestBadOut:
         bad[0, 0] = 2.0
         with pytest.raises(ValueError, match="targets must lie in"):
             loss.value_and_grad(z, bad, out=out)
-        value, grad = loss.value_and_grad(z, y, out=out)
+        _, grad = loss.value_and_grad(z, y, out=out)
         assert grad is out
         np.testing.assert_array_equal(out, loss.value_and_grad(z, y)[1])
 

@@ -114,6 +114,17 @@ def test_no_validation_split_without_early_stopping(shapes):
     assert all(r.get("val_loss") is None for r in net.history_)
 
 
+def test_cosine_schedule_decays_per_batch_to_zero_and_constant_keeps_the_rate(shapes):
+    images, masks = shapes  # 24 images, 8 per batch: 3 steps an epoch without early stopping
+    settings = {**TINY, "max_iter": 3, "learning_rate": 0.02, "early_stopping": False}
+    cosine = SegmentationNet(**settings).fit(images, masks)
+    # The record's rate is the one of the epoch's last step s = 3k - 1 of S = 9.
+    expected = [0.01 * (1 + np.cos(np.pi * (3 * k - 1) / 9)) for k in (1, 2, 3)]
+    np.testing.assert_allclose([r["lr"] for r in cosine.history_], expected, rtol=1e-12)
+    constant = SegmentationNet(**settings, lr_schedule="constant").fit(images, masks)
+    assert [r["lr"] for r in constant.history_] == [0.02] * 3
+
+
 def test_balanced_pos_weight_counts_only_labelled_pixels(shapes):
     images, masks = shapes
     masks = masks.copy()

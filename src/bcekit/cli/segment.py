@@ -34,7 +34,12 @@ Examples:
 @click.option(
     "--loss", type=click.Choice(["bce", "bce+dice"]), default="bce+dice", show_default=True
 )
-@click.option("--batch-norm", is_flag=True, help="Batch normalisation after each 3×3 convolution.")
+@click.option(
+    "--batch-norm/--no-batch-norm",
+    default=True,
+    show_default=True,
+    help="Batch normalisation after each 3×3 convolution.",
+)
 @click.option("--n-train", type=click.IntRange(1), default=400, show_default=True)
 @click.option("--n-test", type=click.IntRange(1), default=100, show_default=True)
 @seed_option("Seed of the data, split and model.")

@@ -24,83 +24,20 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from bcekit.estimators._segmentation_parts import (
+    DihedralAugment,
+    ValidationScores,
+    check_images,
+    check_masks,
+    forward_batches,
+)
 from bcekit.losses.segmentation import BCEDiceLoss, PixelBCEWithLogits
-from bcekit.nn.base import Layer
 from bcekit.nn.unet import UNet, check_unet_state
-from bcekit.optim import Adam
+from bcekit.optim import Adam, WarmupCosineLR
 from bcekit.plots.masks import dice_scores, iou_scores
-from bcekit.training import Callback, Trainer
+from bcekit.training import Trainer
 
 __all__ = ["DihedralAugment", "SegmentationNet", "train_on_nuclei"]
-
-
-# --- pieces the estimator trains with ------------------------------------------------------
-
-
-class DihedralAugment(Layer):
-    """Wraps a fully convolutional net: ``T⁻¹(net(T(x)))`` with a random flip/rotation ``T``.
-
-    In training mode each ``forward`` draws one of the eight symmetries of the square
-    (``k`` quarter turns, optionally after a left–right flip) for the whole batch; in eval
-    mode it is the plain net. ``backward`` applies ``T`` to the gradient, runs the net's
-    backward and maps the input gradient back with ``T⁻¹``.
-    """
-
-    def __init__(self, net: Layer, random_state: Any = None, enabled: bool = True) -> None:
-        super().__init__()
-        self.net = net
-        self.enabled = bool(enabled)
-        self._rng = np.random.default_rng(random_state)
-        self._turns, self._flip = 0, False
-
-    def children(self) -> list[tuple[str, Layer]]:
-        return [("net", self.net)]
-
-    def _apply(self, a: np.ndarray) -> np.ndarray:
-        a = a[:, :, ::-1] if self._flip else a
-        return np.rot90(a, self._turns, axes=(1, 2))
-
-    def _invert(self, a: np.ndarray) -> np.ndarray:
-        a = np.rot90(a, -self._turns, axes=(1, 2))
-        return np.ascontiguousarray(a[:, :, ::-1] if self._flip else a)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.training and self.enabled:
-            self._turns, self._flip = int(self._rng.integers(4)), bool(self._rng.integers(2))
-        else:
-            self._turns, self._flip = 0, False
-        return self._invert(self.net.forward(np.ascontiguousarray(self._apply(x))))
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
-        grad = self.net.backward(np.ascontiguousarray(self._apply(grad_out)))
-        return None if grad is None else self._invert(grad)
-
-
-class _ValidationScores(Callback):
-    """Adds ``val_iou`` and ``val_dice`` (thresholded at 0.5) to each epoch's record, from the
-    logits of the Trainer's validation pass (``trainer.validation_logits``)."""
-
-    def __init__(self, truth: np.ndarray) -> None:
-        self.truth = truth
-
-    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> bool | None:
-        pred = (trainer.validation_logits[..., 0] > 0).astype(np.uint8)
-        logs["val_iou"] = float(iou_scores(self.truth, pred).mean())
-        logs["val_dice"] = float(dice_scores(self.truth, pred).mean())
-        return None
-
-
-def _forward_batches(model: Layer, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """Logits of ``model`` in eval mode, ``batch_size`` images at a time."""
-    was_training = model.training
-    model.eval()
-    try:
-        parts = [
-            model.forward(images[i : i + batch_size]) for i in range(0, len(images), batch_size)
-        ]
-    finally:
-        model.train(was_training)
-    return np.concatenate(parts)
 
 
 # --- the estimator -------------------------------------------------------------------------
@@ -109,18 +46,31 @@ def _forward_batches(model: Layer, images: np.ndarray, batch_size: int) -> np.nd
 class SegmentationNet(BaseEstimator):
     """Binary image segmentation with a U-Net and per-pixel binary cross-entropy.
 
+    The defaults — a U-Net of depth 2 and base width 8 with batch normalisation; Adam at
+    0.01, lowered per batch along a cosine over 10 epochs of 16 images; flips and rotations;
+    early stopping on 10 % of the images — were chosen on shape sets unlike
+    :func:`~bcekit.datasets.make_shapes` (``benchmarks/shape_sets.py``): on 400 images of
+    48×48 they reach a held-out IoU of 0.97–0.99 in about 36 s of one core's time
+    (``python -m benchmarks segmentation``).
+
     Parameters
     ----------
     depth : int, default 2
         Number of 2× downsamplings in the U-Net.
-    base_width : int, default 16
+    base_width : int, default 8
         Channels of the first U-Net level (doubling at each level below).
-    max_iter : int, default 50
-        Maximum number of epochs.
+    max_iter : int, default 10
+        Maximum number of epochs (the cosine schedule ends after them).
     batch_size : int, default 16
         Images per optimiser step.
-    learning_rate : float, default 3e-3
-        Adam's step size.
+    learning_rate : float, default 0.01
+        Adam's step size (the peak of the schedule).
+    lr_schedule : {"cosine", "constant"}, default "cosine"
+        ``"cosine"`` lowers the step size after every batch along half a cosine, from
+        ``learning_rate`` at the first step to 0 after ``max_iter`` epochs:
+        ``η_s = ½ η (1 + cos(π s / S))`` for step ``s`` of ``S``; ``"constant"`` keeps it
+        (a net without ``batch_norm`` can be slow to leave the all-background start and may
+        need it).
     loss : {"bce", "bce+dice"}, default "bce"
         Per-pixel BCE on logits, or BCE plus ``dice_weight`` times the soft Dice loss.
     dice_weight : float, default 1.0
@@ -136,7 +86,7 @@ class SegmentationNet(BaseEstimator):
         Random flips and 90° rotations, one per batch.
     upsample : {"nearest", "bilinear"}, default "nearest"
         Upsampling of the U-Net decoder.
-    batch_norm : bool, default False
+    batch_norm : bool, default True
         Batch normalisation after each 3×3 convolution of the U-Net; its running statistics
         are used at prediction time and saved with the weights.
     validation_fraction : float, default 0.1
@@ -180,6 +130,7 @@ class SegmentationNet(BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
         "loss": [StrOptions({"bce", "bce+dice"})],
         "dice_weight": [Interval(Real, 0, None, closed="left")],
         "pos_weight": [Interval(Real, 0, None, closed="neither"), StrOptions({"balanced"}), None],
@@ -199,11 +150,12 @@ class SegmentationNet(BaseEstimator):
     def __init__(
         self,
         depth: int = 2,
-        base_width: int = 16,
+        base_width: int = 8,
         *,
-        max_iter: int = 50,
+        max_iter: int = 10,
         batch_size: int = 16,
-        learning_rate: float = 3e-3,
+        learning_rate: float = 0.01,
+        lr_schedule: str = "cosine",
         loss: str = "bce",
         dice_weight: float = 1.0,
         pos_weight: float | str | None = None,
@@ -211,7 +163,7 @@ class SegmentationNet(BaseEstimator):
         threshold: float = 0.5,
         augment: bool = True,
         upsample: str = "nearest",
-        batch_norm: bool = False,
+        batch_norm: bool = True,
         validation_fraction: float = 0.1,
         early_stopping: bool = True,
         n_iter_no_change: int = 5,
@@ -224,6 +176,7 @@ class SegmentationNet(BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.loss = loss
         self.dice_weight = dice_weight
         self.pos_weight = pos_weight
@@ -238,51 +191,6 @@ class SegmentationNet(BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
-
-    # --- input checks ----------------------------------------------------------------------
-
-    def _check_images(self, images: Any, channels: int | None = None) -> np.ndarray:
-        """``images`` as float32 ``(n, H, W, C)``; raises on bad shapes, types or NaN."""
-        x = np.asarray(images)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"images must hold numbers; got dtype {x.dtype}")
-        if x.ndim == 3:
-            x = x[..., None]
-        if x.ndim != 4 or min(x.shape) == 0:
-            raise ValueError(
-                f"images must have shape (n, H, W) or (n, H, W, C) with no empty axis; "
-                f"got {np.shape(images)}"
-            )
-        x = x.astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
-            raise ValueError(
-                f"images must be finite; got {np.count_nonzero(~np.isfinite(x))} NaN or "
-                "infinite values"
-            )
-        if channels is not None and x.shape[3] != channels:
-            raise ValueError(f"images must have {channels} channel(s), as in fit; got {x.shape[3]}")
-        return x
-
-    def _check_masks(self, masks: Any, shape: tuple[int, ...]) -> np.ndarray:
-        """``masks`` of shape ``shape`` (n, H, W) holding only 0, 1 and ``ignore_value``."""
-        m = np.asarray(masks)
-        if m.dtype.kind not in "biuf":
-            raise TypeError(f"masks must hold numbers; got dtype {m.dtype}")
-        if m.ndim == 4 and m.shape[3] == 1:
-            m = m[..., 0]
-        if m.shape != shape:
-            raise ValueError(
-                f"masks must have shape (n, H, W) = {shape} to match images; got {m.shape}"
-            )
-        allowed = [0, 1] if self.ignore_value is None else [0, 1, self.ignore_value]
-        bad = ~np.isin(m, allowed)
-        if bad.any():
-            shown = np.unique(m[bad])[:5].tolist()
-            raise ValueError(
-                f"masks must hold only {allowed} (0/1 and ignore_value); got other values "
-                f"such as {shown}"
-            )
-        return m
 
     def _pad(self, x: np.ndarray) -> np.ndarray:
         """Mirror-pad height and width at the bottom/right up to multiples of 2**depth."""
@@ -313,8 +221,8 @@ class SegmentationNet(BaseEstimator):
             raise ValueError(
                 f"ignore_value must be None or a number outside [0, 1]; got {self.ignore_value!r}"
             )
-        x = self._check_images(images)
-        m = self._check_masks(masks, x.shape[:3])
+        x = check_images(images)
+        m = check_masks(masks, x.shape[:3], self.ignore_value)
         labelled = np.ones(m.shape, bool) if self.ignore_value is None else m != self.ignore_value
         if not labelled.any():
             raise ValueError("masks must label at least one pixel; every pixel is ignore_value")
@@ -355,12 +263,12 @@ class SegmentationNet(BaseEstimator):
         if n_val:
             validation = (x[val], targets[val], None, counted[val])
             truth = np.where(counted[val, ..., 0], targets[val, ..., 0], 255).astype(np.uint8)
-            callbacks.append(_ValidationScores(truth))
+            callbacks.append(ValidationScores(truth))
         trainer = Trainer(
             model, loss, Adam(model.parameters(), lr=self.learning_rate),
             batch_size=self.batch_size, max_epochs=self.max_iter, random_state=int(seeds[3]),
             early_stopping=self.early_stopping, patience=self.n_iter_no_change, tol=self.tol,
-            callbacks=callbacks, verbose=int(self.verbose),
+            callbacks=callbacks, verbose=int(self.verbose), scheduler=self._schedule(len(train)),
         )  # fmt: skip
         history = trainer.fit(
             x[train], targets[train], mask=counted[train], validation_data=validation
@@ -371,6 +279,13 @@ class SegmentationNet(BaseEstimator):
         self.history_ = history.to_dicts()
         self.n_iter_ = len(self.history_)
         return self
+
+    def _schedule(self, n_train: int) -> WarmupCosineLR | None:
+        """The per-batch cosine decay over ``max_iter`` epochs, or None (constant rate)."""
+        if self.lr_schedule == "constant":
+            return None
+        steps = self.max_iter * -(-n_train // self.batch_size)
+        return WarmupCosineLR(0, steps, interval="batch")
 
     def _resolve_pos_weight(self, targets: np.ndarray, counted: np.ndarray) -> float | None:
         if self.pos_weight is None:
@@ -391,9 +306,9 @@ class SegmentationNet(BaseEstimator):
     def decision_function(self, images: Any) -> np.ndarray:
         """Per-pixel logits, shape ``(n, H, W)``, float32."""
         check_is_fitted(self, "network_")
-        x = self._check_images(images, channels=self.n_channels_in_)
+        x = check_images(images, channels=self.n_channels_in_)
         height, width = x.shape[1:3]
-        logits = _forward_batches(self.network_, self._pad(x), self.batch_size)
+        logits = forward_batches(self.network_, self._pad(x), self.batch_size)
         return np.ascontiguousarray(logits[:, :height, :width, 0])
 
     def predict_proba(self, images: Any) -> np.ndarray:
@@ -407,7 +322,7 @@ class SegmentationNet(BaseEstimator):
     def score(self, images: Any, masks: Any) -> float:
         """Mean over images of the foreground IoU of :meth:`predict` (ignored pixels left out)."""
         pred = self.predict(images)
-        truth = self._check_masks(masks, pred.shape)
+        truth = check_masks(masks, pred.shape, self.ignore_value)
         return float(iou_scores(truth, pred, ignore_value=self.ignore_value).mean())
 
     # --- model files (bcekit.io) -----------------------------------------------------------

@@ -13,8 +13,9 @@ so each is still in cache when the product reads it. Backward rebuilds each bloc
     ∂L/∂W += colsᵀ · G        ∂L/∂b = Σ_pixels G
     ∂L/∂x_pad[n, s·p + i, s·q + j, :] += G[n, p, q, :] · W[i, j]ᵀ     (for each of the k² taps)
 
-The k² products ``G · W[i, j]ᵀ`` come from one batched matrix product; each is then added
-at its ``(i, j)`` offset.
+The k² products ``G · W[i, j]ᵀ`` come from one matrix product, ``G · W₂`` with ``W₂`` the
+weight as ``(C_out, k·k·C_in)`` (a wide product, not k² thin ones of ``C_out × C_in``); each
+tap's slice of it is then added at its ``(i, j)`` offset.
 """
 
 from __future__ import annotations
@@ -237,7 +238,8 @@ class Conv2D(Layer):
                 return None
             return (g.reshape(-1, co) @ weight.value.reshape(c, co).T).reshape(self._in_shape)
         top, bottom, left, right = self._pads
-        taps_weight = weight.value.reshape(k * k, c, co).transpose(0, 2, 1)
+        # (C_out, k·k·C_in): one product gives every tap's G·W[i, j]ᵀ side by side.
+        taps_weight = weight.value.reshape(k * k * c, co).T
         grad_in = np.empty(self._in_shape, self.dtype)
         blocks = self._blocks()
         most = blocks[0][0].stop - blocks[0][0].start
@@ -250,14 +252,13 @@ class Conv2D(Layer):
                 cols = self._columns(images, rows)
                 g_block = g[images, rows].reshape(-1, co)
                 w_grad += cols.T @ g_block
-                # Every tap's G·W[i, j]ᵀ as a contiguous slab, written over the columns.
-                taps = cols.reshape(k * k, -1, c)
-                np.matmul(g_block, taps_weight, out=taps)
-                r = rows.stop - rows.start
+                # Every tap's G·W[i, j]ᵀ, pixel by pixel, written over the columns.
+                np.matmul(g_block, taps_weight, out=cols)
+                taps = cols.reshape(b, rows.stop - rows.start, wo, k * k, c)
                 for t, (i, j) in enumerate(np.ndindex(k, k)):
                     row_sel = slice(s * rows.start + i, s * (rows.stop - 1) + i + 1, s)
                     col_sel = slice(j, j + s * (wo - 1) + 1, s)
-                    grad_pad[:, row_sel, col_sel] += taps[t].reshape(b, r, wo, c)
+                    grad_pad[:, row_sel, col_sel] += taps[:, :, :, t]
             grad_in[images] = grad_pad[:, top : top + h, left : left + w]
         return grad_in
 
