@@ -11,7 +11,9 @@ The generators here share none of its code or shapes:
   four per image, *darker* than a bright background striped by a fine sinusoid and a
   vignette, by a contrast drawn from [0.2, 0.45]; Gaussian noise of standard deviation 0.05.
 
-In both the mask is the union of the objects. :data:`SETS` names them for the segmentation
+Both take the number of images ``n``, their height and width ``size`` and a seed
+``random_state``, and return float32 images in [0, 1] with uint8 masks that are 1 on the union
+of the objects. :data:`SETS` names them for the segmentation
 benchmark.
 """
 
@@ -41,6 +43,17 @@ def _texture(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return image
 
 
+def _object_frame(
+    size: int, cy: np.ndarray, cx: np.ndarray, theta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres in each object's frame: ``u`` along its axis at angle ``theta``, ``v``
+    across it, both from its centre ``(cy, cx)``."""
+    grid = np.arange(size, dtype=np.float64) + 0.5
+    dy = grid[None, None, :, None] - cy
+    dx = grid[None, None, None, :] - cx
+    return np.cos(theta) * dx + np.sin(theta) * dy, -np.sin(theta) * dx + np.cos(theta) * dy
+
+
 def _objects(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """Boolean masks of shape (n, MAX_OBJECTS, size, size); absent objects are empty."""
     k = MAX_OBJECTS
@@ -52,12 +65,7 @@ def _objects(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     radius = rng.uniform(size / 14, size / 5, (n, k))[..., None, None]
     aspect = rng.uniform(0.45, 1.0, (n, k))[..., None, None]
     theta = rng.uniform(0.0, 2 * np.pi, (n, k))[..., None, None]
-
-    grid = np.arange(size, dtype=np.float64) + 0.5
-    dy = grid[None, None, :, None] - cy
-    dx = grid[None, None, None, :] - cx
-    u = np.cos(theta) * dx + np.sin(theta) * dy
-    v = -np.sin(theta) * dx + np.cos(theta) * dy
+    u, v = _object_frame(size, cy, cx, theta)
     ellipse = (u / radius) ** 2 + (v / (aspect * radius)) ** 2 <= 1.0
     # Equilateral triangle: inside all three half-planes at distance radius/2 from the centre.
     phi = np.arctan2(v, u)
@@ -74,14 +82,7 @@ def make_other_shapes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images of ellipses, triangles and stars on textured gradients, and their masks.
 
-    Parameters
-    ----------
-    n : int
-        Number of images.
-    size : int
-        Height and width.
-    random_state : int or None
-        Seed.
+    ``n`` images of ``size`` × ``size`` pixels, drawn from ``random_state``.
 
     Returns
     -------
@@ -111,12 +112,7 @@ def _bars(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     length = rng.uniform(size / 10, size / 4, (n, k))[..., None, None]
     thick = rng.uniform(size / 40, size / 16, (n, k))[..., None, None]
     theta = rng.uniform(0.0, np.pi, (n, k))[..., None, None]
-
-    grid = np.arange(size, dtype=np.float64) + 0.5
-    dy = grid[None, None, :, None] - cy
-    dx = grid[None, None, None, :] - cx
-    u = np.cos(theta) * dx + np.sin(theta) * dy
-    v = -np.sin(theta) * dx + np.cos(theta) * dy
+    u, v = _object_frame(size, cy, cx, theta)
     # Capsule: points within `thick` of the segment |u| <= length on the u axis.
     capsule = np.hypot(np.maximum(np.abs(u) - length, 0.0), v) <= thick
     arm = 0.7 * length
@@ -136,14 +132,7 @@ def make_dark_bars(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images of dark bars, crosses and hexagons on bright striped backgrounds.
 
-    Parameters
-    ----------
-    n : int
-        Number of images.
-    size : int
-        Height and width.
-    random_state : int or None
-        Seed.
+    ``n`` images of ``size`` × ``size`` pixels, drawn from ``random_state``.
 
     Returns
     -------
