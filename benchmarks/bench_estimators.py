@@ -57,7 +57,7 @@ def objective_value(model: object, X: np.ndarray, y: np.ndarray, C: float) -> fl
     """The scaled objective (mean log loss + ‖w‖²/(2·C·n)) at a fitted model's coefficients."""
     reference = LogisticRegression(C=C)
     targets = encode_targets(y, X.dtype)
-    weights = resolve_weights(None, X, targets, None, y)
+    weights = resolve_weights(None, X, targets, None)
     objective = reference._objective(X, targets, weights, None)
     theta = objective.pack(np.asarray(model.coef_, float), np.asarray(model.intercept_, float))
     return objective(theta)[0]
