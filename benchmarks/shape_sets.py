@@ -82,14 +82,7 @@ def make_other_shapes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images of ellipses, triangles and stars on textured gradients, and their masks.
 
-    ``n`` images of ``size`` × ``size`` pixels, drawn from ``random_state``.
-
-    Returns
-    -------
-    images : ndarray of shape (n, size, size), float32 in [0, 1]
-        Pixel noise of standard deviation drawn per image from [0.03, 0.08].
-    masks : ndarray of shape (n, size, size), uint8
-        1 on the union of the objects.
+    Pixel noise has a standard deviation drawn per image from [0.03, 0.08].
     """
     rng = np.random.default_rng(random_state)
     image = _texture(rng, n, size)
@@ -130,18 +123,11 @@ def _bars(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 def make_dark_bars(
     n: int, size: int = 48, random_state: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` images of dark bars, crosses and hexagons on bright striped backgrounds.
+    """``n`` images of dark bars, crosses and hexagons on bright striped backgrounds, and masks.
 
-    ``n`` images of ``size`` × ``size`` pixels, drawn from ``random_state``.
-
-    Returns
-    -------
-    images : ndarray of shape (n, size, size), float32 in [0, 1]
-        Background ``0.75 + 0.04·sin(2π f·(x cos α + y sin α) + φ) − 0.15·r²`` (``f`` of 4 to
-        8 periods across the image, ``r`` the distance from the centre in [-1, 1]
-        coordinates), objects darker by 0.2 to 0.45, noise of standard deviation 0.05.
-    masks : ndarray of shape (n, size, size), uint8
-        1 on the union of the objects.
+    Background ``0.75 + 0.04·sin(2π f·(x cos α + y sin α) + φ) − 0.15·r²`` (``f`` of 4 to 8
+    periods across the image, ``r`` the distance from the centre in [-1, 1] coordinates),
+    objects darker by 0.2 to 0.45, noise of standard deviation 0.05.
     """
     rng = np.random.default_rng(random_state)
     coords = np.linspace(-1.0, 1.0, size)

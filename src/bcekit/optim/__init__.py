@@ -7,17 +7,11 @@ set ``optimizer.lr`` per epoch or per batch; :func:`clip_grad_norm` bounds the g
 gradient norm. This package knows nothing of layers or losses.
 """
 
+from bcekit.optim.adam import Adam, AdamW
+from bcekit.optim.adaptive import Adagrad, RMSProp
+from bcekit.optim.base import Optimizer, ParamLike
 from bcekit.optim.clipping import clip_grad_norm, grad_norm
-from bcekit.optim.optimizers import (
-    OPTIMIZERS,
-    SGD,
-    Adagrad,
-    Adam,
-    AdamW,
-    Optimizer,
-    ParamLike,
-    RMSProp,
-)
+from bcekit.optim.optimizers import OPTIMIZERS
 from bcekit.optim.schedules import (
     ConstantLR,
     ExponentialLR,
@@ -26,6 +20,7 @@ from bcekit.optim.schedules import (
     StepLR,
     WarmupCosineLR,
 )
+from bcekit.optim.sgd import SGD
 
 __all__ = [
     "OPTIMIZERS",

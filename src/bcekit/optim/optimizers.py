@@ -1,4 +1,4 @@
-"""Every optimiser by name, and the names this module has always exported.
+"""Every optimiser by name.
 
 The optimisers live one family per module (:mod:`bcekit.optim.base`, :mod:`bcekit.optim.sgd`,
 :mod:`bcekit.optim.adam`, :mod:`bcekit.optim.adaptive`); importing them from here keeps
@@ -9,21 +9,10 @@ from __future__ import annotations
 
 from bcekit.optim.adam import Adam, AdamW
 from bcekit.optim.adaptive import Adagrad, RMSProp
-from bcekit.optim.base import Optimizer, ParamLike, check_params, check_real
+from bcekit.optim.base import Optimizer
 from bcekit.optim.sgd import SGD
 
-__all__ = [
-    "OPTIMIZERS",
-    "SGD",
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "Optimizer",
-    "ParamLike",
-    "RMSProp",
-    "check_params",
-    "check_real",
-]
+__all__ = ["OPTIMIZERS"]
 
 #: Optimiser classes by lower-case name, for estimators' ``solver`` and the command line.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
