@@ -24,7 +24,7 @@ import subprocess
 import sys
 from typing import Any
 
-from benchmarks._common import _child_environment, load_average, table
+from benchmarks._common import _child_environment, console, load_average, table
 
 N_TRAIN, N_TEST, SIZE, THREADS = 400, 200, 48, 2
 ROUNDS = 3
@@ -90,7 +90,11 @@ def measure(names: list[str] | None = None, rounds: int = ROUNDS) -> dict[str, A
             order = ("bcekit", "torch") if r % 2 == 0 else ("torch", "bcekit")
             for who in order:
                 runs[name][who].append(_one(who, name, 2026 + r))
-                print(name, who, r, runs[name][who][-1], os.getloadavg()[0], file=sys.stderr)
+                done = runs[name][who][-1]
+                console.print(
+                    f"[dim]{name}, {who}, round {r + 1}: IoU {done['iou']:.3f} in "
+                    f"{done['wall']:.1f} s (load {os.getloadavg()[0]:.1f})[/dim]"
+                )
     return runs
 
 
