@@ -300,6 +300,19 @@ def machine_info() -> str:
     )
 
 
+def timing_rows(
+    timings: Mapping[str, Timing],
+    anchors: Sequence[str],
+    extra: Callable[[str], Sequence[Any]] = lambda name: (),
+) -> list[tuple[Any, ...]]:
+    """One row per contender: its name, best and median seconds, its median divided by the
+    median of each of ``anchors`` (contenders of the same ``timings``), then ``extra(name)``."""
+    return [
+        (name, t.best, t.median, *(t.median / timings[a].median for a in anchors), *extra(name))
+        for name, t in timings.items()
+    ]
+
+
 def load_average() -> str:
     """The 1-minute load average, for a caption (other jobs on the machine slow every row)."""
     return f"load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load n/a"

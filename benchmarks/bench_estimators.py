@@ -36,7 +36,15 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 from bcekit.estimators import LogisticRegression, MLPClassifier
 from bcekit.estimators._base import encode_targets, resolve_weights
-from benchmarks._common import FreshCall, compare, console, fresh_process, load_average, table
+from benchmarks._common import (
+    FreshCall,
+    compare,
+    console,
+    fresh_process,
+    load_average,
+    table,
+    timing_rows,
+)
 from benchmarks.bench_mlp import BATCH, N_HIDDEN, epoch_torch
 from benchmarks.bench_mlp import make_data as make_mlp_data
 
@@ -79,18 +87,14 @@ def _logistic_table(n_samples: int, n_features: int, repeat: int) -> object:
         "bcekit lbfgs": fit("bcekit lbfgs", lambda: LogisticRegression(C=C, tol=tol)),
     }
     timings = compare(calls, repeat=repeat)
-    anchor = timings["sklearn lbfgs"].median
-    rows = [
-        (
-            name,
-            t.best,
-            t.median,
-            t.median / anchor,
+    rows = timing_rows(
+        timings,
+        ["sklearn lbfgs"],
+        lambda name: (
             int(np.ravel(fitted[name].n_iter_)[0]),
             f"{objective_value(fitted[name], X, y, C):.12f}",
-        )
-        for name, t in timings.items()
-    ]
+        ),
+    )
     return table(
         f"LogisticRegression, {n_samples:,}×{n_features} float64, C={C}, tol={tol}",
         ["contender", "best s", "median s", "÷ sklearn", "iterations", "objective"],
@@ -133,11 +137,7 @@ def _mlp_table(n_samples: int, repeat: int) -> object:
         "torch loop": torch_call,
     }
     timings = compare(calls, repeat=repeat, pause=0.1)
-    sk, torch_s = timings["sklearn MLPClassifier"].median, timings["torch loop"].median
-    rows = [
-        (name, t.best, t.median, t.median / sk, t.median / torch_s, losses[name])
-        for name, t in timings.items()
-    ]
+    rows = timing_rows(timings, ["sklearn MLPClassifier", "torch loop"], lambda n: (losses[n],))
     return table(
         f"MLPClassifier one epoch from scratch: {n_samples:,}×50 float32 → {N_HIDDEN} → 1, "
         f"Adam, batch {BATCH}",

@@ -33,7 +33,15 @@ from rich.table import Table
 from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import mlp, pack_parameters
 from bcekit.optim import Adam
-from benchmarks._common import FreshCall, compare, console, fresh_process, load_average, table
+from benchmarks._common import (
+    FreshCall,
+    compare,
+    console,
+    fresh_process,
+    load_average,
+    table,
+    timing_rows,
+)
 
 N_FEATURES, N_HIDDEN, BATCH, LR = 50, 64, 256, 1e-3
 EPOCHS = 3  # of the fresh-process fit
@@ -149,24 +157,16 @@ def _recording(
 
 def _engine_table(n_samples: int, repeat: int, dtypes: tuple[str, ...]) -> Table:
     """One epoch per contender and dtype, interleaved in this process."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
+    losses: dict[str, float] = {}
     for dtype in dtypes:
         x, y = make_data(n_samples, dtype)
-        losses: dict[str, float] = {}
-        calls = {name: _recording(losses, name, make(x, y)) for name, make in CONTENDERS.items()}
+        calls = {
+            f"{dtype} {name}": _recording(losses, f"{dtype} {name}", make(x, y))
+            for name, make in CONTENDERS.items()
+        }
         timings = compare(calls, repeat=repeat)
-        torch_s, sklearn_s = timings["torch"].median, timings["sklearn"].median
-        for name, t in timings.items():
-            rows.append(
-                (
-                    f"{dtype} {name}",
-                    t.best,
-                    t.median,
-                    t.median / torch_s,
-                    t.median / sklearn_s,
-                    losses[name],
-                )
-            )
+        rows += timing_rows(timings, [f"{dtype} torch", f"{dtype} sklearn"], lambda n: (losses[n],))
     return table(
         f"MLP engine {N_FEATURES}→{N_HIDDEN}→1 ReLU, Adam, batch {BATCH}: one epoch of "
         f"{n_samples:,} rows",

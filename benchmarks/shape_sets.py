@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bcekit.data.shapes import tilted_planes
+
 KINDS = ("ellipse", "triangle", "star")
 MAX_OBJECTS = 5
 
@@ -28,12 +30,7 @@ MAX_OBJECTS = 5
 def _texture(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """Background in about [0.05, 0.6]: level, linear gradient and blotches (a coarse random
     grid upsampled bilinearly)."""
-    coords = np.linspace(-1.0, 1.0, size)
-    y, x = coords[:, None], coords[None, :]
-    level = rng.uniform(0.1, 0.35, (n, 1, 1))
-    angle = rng.uniform(0.0, 2 * np.pi, (n, 1, 1))
-    slope = rng.uniform(0.0, 0.2, (n, 1, 1))
-    image = level + slope * (np.cos(angle) * x + np.sin(angle) * y)
+    image = tilted_planes(rng, n, size, (0.1, 0.35), 0.2)
     coarse = rng.normal(0.0, 0.04, (n, 6, 6))
     at = np.linspace(0.0, 5.0, size)
     lo = np.minimum(at.astype(int), 4)

@@ -10,7 +10,7 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 
 from bcekit import io
-from bcekit.estimators import MLPClassifier
+from bcekit.estimators import LogisticRegression, MLPClassifier
 from bcekit.estimators._base import (
     BINARY,
     MULTICLASS,
@@ -196,3 +196,20 @@ def test_a_loaded_model_warm_starts_from_its_weights(blobs, tmp_path):
     before = loaded.network_
     _fit(loaded, X, y)
     assert loaded.network_ is before
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        LogisticRegression(max_iter=2),
+        LogisticRegression(solver="gd", max_iter=2),
+        LogisticRegression(solver="adam", max_iter=2),
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2),
+    ],
+    ids=["lbfgs", "gd", "adam", "mlp"],
+)
+def test_a_convergence_warning_points_at_the_call_of_fit(blobs, model):
+    X, y = blobs
+    with pytest.warns(ConvergenceWarning) as caught:
+        model.fit(X, y)
+    assert {w.filename for w in caught if w.category is ConvergenceWarning} == {__file__}

@@ -24,14 +24,31 @@ MIN_SIZE = 16
 BLOCK = 256
 
 
-def _backgrounds(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """Smooth textures in roughly [0.1, 0.6]: level + linear gradient + three plane waves."""
+def tilted_planes(
+    rng: np.random.Generator,
+    n: int,
+    size: int,
+    levels: tuple[float, float],
+    max_slope: float,
+) -> np.ndarray:
+    r"""``n`` images ``size``×``size`` of a plane :math:`c + s(x\cos\phi + y\sin\phi)` on
+    :math:`x, y \in [-1, 1]`, with a level :math:`c \sim U(\text{levels})`, a slope
+    :math:`s \sim U(0, \text{max\_slope})` and a direction :math:`\phi \sim U(0, 2\pi)`
+    per image (drawn in that order). Also the base of the shape sets in ``benchmarks``.
+    """
     coords = np.linspace(-1.0, 1.0, size)
     y, x = coords[:, None], coords[None, :]
-    level = rng.uniform(0.2, 0.4, (n, 1, 1))
+    level = rng.uniform(*levels, (n, 1, 1))
     angle = rng.uniform(0.0, 2 * np.pi, (n, 1, 1))
-    slope = rng.uniform(0.0, 0.12, (n, 1, 1))
-    image = level + slope * (np.cos(angle) * x + np.sin(angle) * y)
+    slope = rng.uniform(0.0, max_slope, (n, 1, 1))
+    return level + slope * (np.cos(angle) * x + np.sin(angle) * y)
+
+
+def _backgrounds(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """Smooth textures in roughly [0.1, 0.6]: level + linear gradient + three plane waves."""
+    image = tilted_planes(rng, n, size, (0.2, 0.4), 0.12)
+    coords = np.linspace(-1.0, 1.0, size)
+    y, x = coords[:, None], coords[None, :]
     wave_angle = rng.uniform(0.0, 2 * np.pi, (n, 3, 1, 1))
     frequency = rng.uniform(1.0, 4.0, (n, 3, 1, 1))
     phase = rng.uniform(0.0, 2 * np.pi, (n, 3, 1, 1))

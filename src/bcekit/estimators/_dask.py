@@ -137,26 +137,17 @@ class DaskPredictMixin:
 # --- LogisticRegression ----------------------------------------------------------------------
 
 
-def fit_logistic(
-    model: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    *,
-    X_val: Any = None,
-    y_val: Any = None,
-    sample_weight_val: Any = None,
-    minibatch_options: bool = False,
-) -> Any:
+def fit_logistic(model: Any, X: Any, y: Any, weights: Any, validation: Any, loop: bool) -> Any:
     """``LogisticRegression.fit`` on dask input: its full-batch solver, distributed data term.
 
-    ``minibatch_options`` tells that ``callbacks`` or ``resume_from`` were given: they belong
-    to the minibatch solvers, which dask input does not offer.
+    ``validation`` is ``(X_val, y_val, sample_weight_val)``; ``loop`` tells that ``callbacks``
+    or ``resume_from`` were given: they belong to the minibatch solvers, which dask input does
+    not offer.
     """
     from bcekit.distributed import DistributedLogisticObjective
     from bcekit.estimators._base import validation_set
 
-    if model.loss != "bce" or model.solver not in ("lbfgs", "gd") or minibatch_options:
+    if model.loss != "bce" or model.solver not in ("lbfgs", "gd") or loop:
         raise ValueError(
             "dask input supports loss='bce' with solver='lbfgs' or 'gd' (no callbacks or "
             f"resume_from); got loss={model.loss!r}, solver={model.solver!r}"
@@ -165,7 +156,7 @@ def fit_logistic(
         raise ValueError(
             f"l1_ratio > 0 requires solver='gd' (proximal gradient); got solver={model.solver!r}"
         )
-    data = prepare(model, X, y, sample_weight, kinds=(BINARY,), supported="binary y")
+    data = prepare(model, X, y, weights, kinds=(BINARY,), supported="binary y")
     targets = data.targets
     pos_weight = 1.0 if data.pos_weight is None else float(data.pos_weight)
     # The objective encodes the labels as it reads them (y == the second class): nothing else
@@ -183,7 +174,7 @@ def fit_logistic(
     def data_term(W: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, float]:
         return distributed(W.ravel(), b[0])
 
-    val = validation_set(model, data.X, targets, X_val, y_val, sample_weight_val)
+    val = validation_set(model, data.X, targets, *validation)
     objective = model._objective(
         data.X,
         targets,
@@ -200,28 +191,21 @@ def fit_logistic(
 # --- MLPClassifier ---------------------------------------------------------------------------
 
 
-def fit_mlp(
-    model: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    *,
-    validation: bool = False,
-    resume: bool = False,
-) -> Any:
+def fit_mlp(model: Any, X: Any, y: Any, weights: Any, validation: Any, loop: bool) -> Any:
     """``MLPClassifier.fit`` on dask input, by ``model.dask_strategy``.
 
-    ``validation`` and ``resume`` tell that validation data (or ``early_stopping``) and
-    ``resume_from`` were asked for; dask input offers neither.
+    Dask input offers neither validation (``validation``, ``(X_val, y_val, sample_weight_val)``,
+    or ``early_stopping``) nor ``resume_from`` (``loop`` tells it, or ``callbacks``, was given).
     """
-    if validation or resume:
+    if model.early_stopping or validation[0] is not None or validation[1] is not None or loop:
         raise ValueError(
-            "dask input trains on all of X without validation data, early stopping on it or "
-            "resume_from; pass early_stopping=False and no X_val/y_val/resume_from"
+            "dask input trains on all of X without validation data, early stopping on it, "
+            "callbacks or resume_from; pass early_stopping=False and no "
+            "X_val/y_val/callbacks/resume_from"
         )
-    data = prepare(
-        model, X, y, sample_weight, kinds=(BINARY, MULTICLASS), supported="1-D class labels"
-    )
+    from bcekit.estimators._fitting import FIT_DEPTH  # it imports this module
+
+    data = prepare(model, X, y, weights, kinds=(BINARY, MULTICLASS), supported="1-D class labels")
     targets = data.targets
     check_loss_options(targets.kind, model.loss, model.pos_weight, len(targets.classes))
     rng = check_random_state(model.random_state)
@@ -236,7 +220,7 @@ def fit_mlp(
         history = _train_data_parallel(model, trainer, data, seed)
     else:
         history = _train_partitions(trainer, data, seed)
-    return model._finish_fit(history, None, stacklevel=5)
+    return model._finish_fit(history, None, stacklevel=FIT_DEPTH + 1)
 
 
 class _Plateau:

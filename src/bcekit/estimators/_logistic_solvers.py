@@ -21,6 +21,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from bcekit.estimators._fitting import FIT_DEPTH
 from bcekit.estimators._targets import Targets
 from bcekit.estimators._training import BatchObjective, DenseInput
 from bcekit.estimators._weights import row_weights, weight_total
@@ -232,7 +233,7 @@ def fit_minibatch(
             f"{model.solver} ran max_iter={model.max_iter} epochs without the loss settling "
             f"(tol={model.tol}); increase max_iter or adjust learning_rate",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=FIT_DEPTH + 1,
         )
     W = layer.weight.value.T.astype(np.float64)
     return W, layer.bias.value.astype(np.float64), history, recorder.state
@@ -288,7 +289,7 @@ def lbfgs(
             f"lbfgs stopped before converging ({result.message}) after {result.nit} "
             "iterations; increase max_iter or scale the data",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=FIT_DEPTH + 2,
         )
     return result.x, int(result.nit)
 
@@ -342,6 +343,6 @@ def proximal_gd(
         warnings.warn(
             f"gd did not reach tol={tol} in {max_iter} iterations; increase max_iter",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=FIT_DEPTH + 2,
         )
     return theta, n_iter

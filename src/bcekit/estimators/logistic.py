@@ -13,12 +13,11 @@ so that ``tol`` means the same as in scikit-learn.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from bcekit.estimators._base import (
@@ -29,14 +28,14 @@ from bcekit.estimators._base import (
     BCEClassifierMixin,
     Targets,
     TrainingStateMixin,
-    fit_inputs,
     make_loss,
     resolve_pos_weight,
     validation_set,
     weight_total,
 )
-from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_logistic
+from bcekit.estimators._dask import DaskPredictMixin, fit_logistic
 from bcekit.estimators._files import restore_logistic
+from bcekit.estimators._fitting import BCEFitMixin, FitData
 from bcekit.estimators._logistic_solvers import (
     LinearObjective,
     fit_minibatch,
@@ -46,17 +45,23 @@ from bcekit.estimators._logistic_solvers import (
     proximal_gd,
     solver_threads,
 )
-from bcekit.training import Callback
 
 __all__ = ["LogisticRegression"]
 
 
-class LogisticRegression(DaskPredictMixin, TrainingStateMixin, BCEClassifierMixin, BaseEstimator):
+class LogisticRegression(
+    DaskPredictMixin, TrainingStateMixin, BCEFitMixin, BCEClassifierMixin, BaseEstimator
+):
     """Logistic regression with binary cross-entropy, softmax for several classes.
 
     Binary ``y`` trains one sigmoid with BCE (or focal loss); ``y`` with 3+ classes trains a
     multinomial (softmax cross-entropy) model; a 2-D 0/1 ``y`` trains one sigmoid per label
     (multi-label). See the module docstring for the objective.
+
+    Dask input to :meth:`fit` (binary ``y``, ``loss="bce"``, "lbfgs" or "gd") stays on the
+    workers: each evaluation of the objective is one distributed pass over the row blocks
+    (:class:`bcekit.distributed.DistributedLogisticObjective`), and the solution equals the
+    in-memory one up to rounding.
 
     Parameters
     ----------
@@ -145,6 +150,7 @@ class LogisticRegression(DaskPredictMixin, TrainingStateMixin, BCEClassifierMixi
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
     }
+    _fit_dask = fit_logistic  # fit on dask input
 
     def __init__(
         self,
@@ -187,62 +193,15 @@ class LogisticRegression(DaskPredictMixin, TrainingStateMixin, BCEClassifierMixi
         self.verbose = verbose
         self.warm_start = warm_start
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        *,
-        X_val: Any = None,
-        y_val: Any = None,
-        sample_weight_val: Any = None,
-        callbacks: Sequence[Callback] = (),
-        resume_from: Mapping[str, Any] | None = None,
-    ) -> LogisticRegression:
-        """Fit the model.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
-            Training data; float32 is kept as float32, CSR matrices are used as they are.
-            Dask input (binary ``y``, ``loss="bce"``, "lbfgs" or "gd") stays on the workers:
-            each evaluation of the objective is one distributed pass over the row blocks
-            (:class:`bcekit.distributed.DistributedLogisticObjective`), and the solution
-            equals the in-memory one up to rounding.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels, or a 0/1 indicator matrix for multi-label classification.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight per sample; weight 2 is the same as repeating the row.
-        X_val, y_val : validation data, optional
-            Its loss is recorded in ``history_`` after every iteration or epoch. "lbfgs" and
-            "gd" only record it; "sgd"/"adam" also stop on it (``n_iter_no_change``) and keep
-            the weights of the epoch where it was lowest, as :class:`MLPClassifier` does.
-        sample_weight_val : array-like of shape (n_val_samples,), default=None
-            Weights of the validation rows.
-        callbacks : sequence of bcekit.training.Callback, default=()
-            "sgd"/"adam" only: hooks into the training loop.
-        resume_from : dict, optional
-            "sgd"/"adam" only: a :meth:`training_state` to continue from exactly (see
-            :meth:`MLPClassifier.fit`).
-
-        Returns
-        -------
-        self
-        """
-        if dask_input(X, y, sample_weight):
-            return fit_logistic(
-                self, X, y, sample_weight, X_val=X_val, y_val=y_val,
-                sample_weight_val=sample_weight_val,
-                minibatch_options=bool(callbacks) or resume_from is not None,
-            )  # fmt: skip
-        X, targets, weights = fit_inputs(self, X, y, sample_weight)
+    def _fit_arrays(self, data: FitData) -> LogisticRegression:
+        """Fit on checked in-memory data, by ``solver``."""
+        X, targets, weights, validation, callbacks, resume_from = data
         if self.l1_ratio > 0 and self.solver != "gd":
             raise ValueError(
                 f"l1_ratio > 0 requires solver='gd' (proximal gradient); got solver={self.solver!r}"
             )
         pos_weight = resolve_pos_weight(self.pos_weight, targets, weights)
-        val = validation_set(self, X, targets, X_val, y_val, sample_weight_val)
+        val = validation_set(self, X, targets, *validation)
         W0, b0 = self._initial_params(targets, X.shape[1])
         if self.solver in ("sgd", "adam"):
             W, b, trained, self._training_state = fit_minibatch(

@@ -7,7 +7,6 @@ Early stopping watches the validation *loss* (not accuracy) and restores the bes
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -26,17 +25,17 @@ from bcekit.estimators._base import (
     TrainingStateMixin,
     check_loss_options,
     encode_more_targets,
-    fit_inputs,
     loss_weights,
     refuse_balanced,
     resolve_pos_weight,
     resolve_weights,
     split_validation,
 )
-from bcekit.estimators._dask import DaskPredictMixin, dask_input, fit_mlp
+from bcekit.estimators._dask import DaskPredictMixin, fit_mlp
 from bcekit.estimators._files import restore_mlp
+from bcekit.estimators._fitting import FIT_DEPTH, BCEFitMixin, FitData
 from bcekit.estimators._mlp_training import MLPTraining
-from bcekit.training import Callback, LastEpochState
+from bcekit.training import LastEpochState
 
 __all__ = ["MLPClassifier"]
 
@@ -44,7 +43,12 @@ _PREDICT_CHUNK = 8192  # rows densified at a time when predicting from sparse in
 
 
 class MLPClassifier(
-    MLPTraining, DaskPredictMixin, TrainingStateMixin, BCEClassifierMixin, BaseEstimator
+    MLPTraining,
+    DaskPredictMixin,
+    TrainingStateMixin,
+    BCEFitMixin,
+    BCEClassifierMixin,
+    BaseEstimator,
 ):
     """Multilayer perceptron trained with binary cross-entropy (softmax CE for 3+ classes).
 
@@ -189,6 +193,7 @@ class MLPClassifier(
         "verbose": ["verbose"],
         "dask_strategy": [StrOptions({"data_parallel", "partitions"})],
     }
+    _fit_dask = fit_mlp  # fit on dask input
 
     def __init__(
         self,
@@ -253,60 +258,12 @@ class MLPClassifier(
         self.warm_start = warm_start
         self.dask_strategy = dask_strategy
 
-    # --- public API ------------------------------------------------------------------------
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        *,
-        X_val: Any = None,
-        y_val: Any = None,
-        sample_weight_val: Any = None,
-        callbacks: Sequence[Callback] = (),
-        resume_from: Mapping[str, Any] | None = None,
-    ) -> MLPClassifier:
-        """Train the network for up to ``max_iter`` epochs.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 trains in float32.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels, or a 0/1 indicator matrix for multi-label classification.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights: each batch minimises ``Σ s_i ℓ_i / Σ s_i``.
-        X_val, y_val : validation data, optional
-            Stop on the loss on this data (instead of a split of ``X``) and restore the
-            weights of the best epoch.
-        sample_weight_val : array-like of shape (n_val_samples,), default=None
-            Weights of the validation rows.
-        callbacks : sequence of bcekit.training.Callback, default=()
-            Hooks into the training loop, run after the estimator's own and before the
-            training state of the epoch is kept (one that raises in ``on_epoch_end`` leaves
-            that of the epoch before).
-        resume_from : dict, optional
-            A :meth:`training_state` (e.g. read back with
-            :func:`bcekit.io.load_training_state`) to continue from: training runs from the
-            epoch after it up to ``max_iter`` and ends exactly as the run it came from would
-            have, given the same data and parameters. ``history_`` then holds every epoch.
-
-        Returns
-        -------
-        self
-        """
-        if dask_input(X, y, sample_weight):
-            return fit_mlp(
-                self, X, y, sample_weight,
-                validation=self.early_stopping or X_val is not None or y_val is not None,
-                resume=bool(callbacks) or resume_from is not None,
-            )  # fmt: skip
-        X, targets, weights = fit_inputs(self, X, y, sample_weight)
+    def _fit_arrays(self, data: FitData) -> MLPClassifier:
+        """Fit on checked in-memory data: up to ``max_iter`` epochs."""
+        X, targets, weights, validation, callbacks, resume_from = data
         rng = check_random_state(self.random_state)
         train, val = split_validation(
-            self, X, targets, weights, (X_val, y_val, sample_weight_val),
+            self, X, targets, weights, validation,
             holdout=self.validation_fraction if self.early_stopping else None, rng=rng,
         )  # fmt: skip
         train_targets = Targets(targets.kind, targets.classes, train[1])
@@ -329,7 +286,7 @@ class MLPClassifier(
             validation_data=val,
             resume_from=resume_from,
         )
-        return self._finish_fit(history, recorder.state, stacklevel=4)
+        return self._finish_fit(history, recorder.state, stacklevel=FIT_DEPTH + 1)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(

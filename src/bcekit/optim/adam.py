@@ -150,10 +150,10 @@ class AdamW(Adam):
     ----------
     params : iterable of parameters
     lr : float, default 1e-3
-    betas : (float, float), default (0.9, 0.999)
-    eps : float, default 1e-8
     weight_decay : float, default 1e-2
         :math:`\lambda \ge 0` (PyTorch's default).
+    **adam
+        ``betas`` and ``eps``, as :class:`Adam` takes them.
     """
 
     _decay_in_gradient = False
@@ -162,11 +162,11 @@ class AdamW(Adam):
         self,
         params: Iterable[ParamLike],
         lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
+        *,
         weight_decay: float = 1e-2,
+        **adam: Any,
     ) -> None:
-        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr, weight_decay=weight_decay, **adam)
 
     def _update(self, i: int, value: np.ndarray, grad: np.ndarray) -> None:
         if self.weight_decay:
