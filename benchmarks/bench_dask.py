@@ -8,8 +8,9 @@ and the same data generated in this process:
    against the fused in-process :func:`bcekit.losses.binary_cross_entropy_with_logits`
    (Numba, 2 threads).
 2. ``LogisticRegression().fit`` (the defaults: L-BFGS) on 5M x 20 float64 rows (20 blocks of
-   250k rows): dask input against a NumPy array, in five interleaved rounds after one
-   untimed fit of each (the first fit in this process, reported in the caption).
+   250k rows): dask input against a NumPy array, in five rounds of three interleaved fits
+   of each after one untimed fit of each (the first fit in this process, reported in the
+   caption).
 3. The same fit as a user's script makes it: in a fresh Python process (and, for dask
    input, a fresh LocalCluster whose workers generate the data), the first and the second
    call, one process of each (:func:`benchmarks._common.fresh_process`).
@@ -17,9 +18,9 @@ and the same data generated in this process:
 Columns: median and best seconds (for the fresh processes: the first and the second call),
 the cluster's overhead over in-process and the agreement of the results. The BCE overhead
 is ``t_cluster/t_process − 1`` of the medians (of the bests in brackets); the
-LogisticRegression overhead is that of each round, reported as the median and the worst of
-the five (each round is listed in the caption); the fresh processes', that of the first
-call (of the second in brackets).
+LogisticRegression overhead is that of each round (of its medians), reported as the median
+and the worst of the five (each round is listed in the caption); the fresh processes', that
+of the first call (of the second in brackets).
 The caption gives the peak resident memory of each worker process and of this process.
 The BCE contenders are timed round-robin (:func:`benchmarks._common.compare`).
 """
@@ -41,8 +42,10 @@ N_BCE = 10**8
 BCE_CHUNK = 5 * 10**6
 N_ROWS, N_FEATURES, BLOCK_ROWS = 5 * 10**6, 20, 250_000
 SHAPES = [(BLOCK_ROWS, N_FEATURES), (BLOCK_ROWS,)]
-#: Timed rounds of the LogisticRegression row (each: one fit in process, one on the cluster).
-ROUNDS = 5
+#: Timed rounds of the LogisticRegression row; each round's figure is the median of
+#: CALLS_PER_ROUND interleaved fits in process and on the cluster (one fit takes about 1 s, and
+#: one fit alone varies by 10-40 % on a shared 2-core machine).
+ROUNDS, CALLS_PER_ROUND = 5, 3
 
 
 def _peak_rss_mib() -> float:
@@ -123,10 +126,11 @@ def _bce_rows(client: Any) -> list[list[Any]]:
 
 
 def _paired_rounds(
-    process: Any, cluster: Any, rounds: int, pause: float = 0.05
+    process: Any, cluster: Any, rounds: int, calls: int, pause: float = 0.05
 ) -> tuple[list[float], list[float], tuple[float, float]]:
-    """Seconds of ``rounds`` interleaved calls of each (after one untimed call of each, whose
-    seconds are returned last: the first fit in this process and on these workers)."""
+    """Per round, the median seconds of ``calls`` interleaved calls of each, for ``rounds``
+    rounds (after one untimed call of each, whose seconds are returned last: the first fit in
+    this process and on these workers)."""
     first = []
     for fn in (process, cluster):
         t0 = time.perf_counter()
@@ -134,18 +138,22 @@ def _paired_rounds(
         first.append(time.perf_counter() - t0)
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
-        for fn, kept in zip((process, cluster), times, strict=True):
-            time.sleep(pause)
-            t0 = time.perf_counter()
-            fn()
-            kept.append(time.perf_counter() - t0)
+        round_times: tuple[list[float], list[float]] = ([], [])
+        for _ in range(calls):
+            for fn, kept in zip((process, cluster), round_times, strict=True):
+                time.sleep(pause)
+                t0 = time.perf_counter()
+                fn()
+                kept.append(time.perf_counter() - t0)
+        for kept, measured in zip(times, round_times, strict=True):
+            kept.append(statistics.median(measured))
     return times[0], times[1], (first[0], first[1])
 
 
 def _logistic_rows(client: Any) -> tuple[list[list[Any]], str]:
     """``LogisticRegression().fit`` (the defaults) on dask input and on NumPy arrays, in
-    :data:`ROUNDS` interleaved rounds; the overhead of each round is its cluster time over its
-    in-process time, minus 1."""
+    :data:`ROUNDS` rounds; the overhead of each round is its median cluster time over its
+    median in-process time, minus 1."""
     from bcekit import LogisticRegression
 
     n_blocks = N_ROWS // BLOCK_ROWS
@@ -159,7 +167,7 @@ def _logistic_rows(client: Any) -> tuple[list[list[Any]], str]:
     def process() -> None:
         fits["process"] = LogisticRegression().fit(X, y)
 
-    in_process, on_cluster, first = _paired_rounds(process, cluster, ROUNDS)
+    in_process, on_cluster, first = _paired_rounds(process, cluster, ROUNDS, CALLS_PER_ROUND)
     overheads = [100 * (c / p - 1) for c, p in zip(on_cluster, in_process, strict=True)]
     a, b = fits["cluster"], fits["process"]
     agree = np.max(np.abs(a.coef_ - b.coef_)) / np.max(np.abs(b.coef_))
@@ -172,7 +180,8 @@ def _logistic_rows(client: Any) -> tuple[list[list[Any]], str]:
          f"{a.n_iter_[0]} iterations, coef rel. diff {agree:.1e}"],
     ]  # fmt: skip
     note = (
-        f"LogisticRegression: {ROUNDS} interleaved rounds; overhead per round "
+        f"LogisticRegression: {ROUNDS} rounds of {CALLS_PER_ROUND} interleaved fits; overhead "
+        "per round "
         f"{', '.join(f'{o:+.0f}%' for o in overheads)}; first fit {first[0]:.2f} s in "
         f"process, {first[1]:.2f} s on the cluster."
     )
