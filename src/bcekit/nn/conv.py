@@ -8,14 +8,19 @@ The patches ``x_pad[n, s·p + i, s·q + j, :]`` of a block of output rows are co
 column matrix ``cols`` of shape ``(pixels, k·k·C_in)`` (one copy from a strided sliding-window
 view), and the block's outputs are one product ``cols @ W``. Blocks hold a few MiB of columns,
 so each is still in cache when the product reads it. Backward rebuilds each block's columns
-(cheaper than keeping all of them in memory) and, with ``G = ∂L/∂y`` of the block::
+(cheaper than keeping all of them in memory); with ``G = ∂L/∂y`` of the block::
 
     ∂L/∂W += colsᵀ · G        ∂L/∂b = Σ_pixels G
-    ∂L/∂x_pad[n, s·p + i, s·q + j, :] += G[n, p, q, :] · W[i, j]ᵀ     (for each of the k² taps)
 
-The k² products ``G · W[i, j]ᵀ`` come from one matrix product, ``G · W₂`` with ``W₂`` the
-weight as ``(C_out, k·k·C_in)`` (a wide product, not k² thin ones of ``C_out × C_in``); each
-tap's slice of it is then added at its ``(i, j)`` offset.
+For stride 1 the input gradient is itself a convolution: ``G`` zero-padded by ``k − 1 − pad``
+on each side, correlated with the kernel flipped in space and transposed in channels,
+``W'[i, j, o, c] = W[k−1−i, k−1−j, c, o]``, by the same im2col and one product per block::
+
+    ∂L/∂x[n, u, v, c] = Σ_{i, j, o} G_pad[n, u + i, v + j, o] · W'[i, j, o, c]
+
+For stride 2, every tap's ``G·W[i, j]ᵀ`` comes from one wide product, ``G · W₂`` with ``W₂``
+the weight as ``(C_out, k·k·C_in)``, and each tap's slice of it is added at its ``(i, j)``
+offset of ``∂L/∂x_pad``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,20 @@ from bcekit.nn.init import he_normal
 PADDINGS = ("same", "valid")
 #: Size of the column matrix of one block of output rows (fits in a core's share of cache).
 BLOCK_BYTES = 4 * 2**20
+
+
+def _blocks(n: int, height: int, row_bytes: int) -> list[tuple[slice, list[slice]]]:
+    """Image chunks of ``n`` images of ``height`` rows, each with its blocks of rows, of about
+    BLOCK_BYTES of columns when a row's columns take ``row_bytes``.
+
+    Small images go several to a block (all their rows); a large image is split into blocks
+    of rows. Either way a block ``out[images, rows]`` of an ``(n, height, ...)`` array is
+    contiguous.
+    """
+    rows = min(height, max(1, BLOCK_BYTES // row_bytes))
+    images = max(1, BLOCK_BYTES // (row_bytes * height)) if rows == height else 1
+    row_blocks = [slice(p, min(p + rows, height)) for p in range(0, height, rows)]
+    return [(slice(i, min(i + images, n)), row_blocks) for i in range(0, n, images)]
 
 
 def as_images(x: Any, *, name: str = "x", channels: int | None = None) -> np.ndarray:
@@ -164,33 +183,31 @@ class Conv2D(Layer):
         return super().train(mode)  # type: ignore[return-value]
 
     def _blocks(self) -> list[tuple[slice, list[slice]]]:
-        """Image chunks, each with its blocks of output rows, of about BLOCK_BYTES of columns.
-
-        Small images go several to a block (all their rows); a large image is split into
-        blocks of rows.
-        """
+        """Blocks of the output rows, of about BLOCK_BYTES of columns each (:func:`_blocks`)."""
         n, ho, wo, _ = self._out_shape
-        row_bytes = wo * self.kernel_size**2 * self.in_channels * self.dtype.itemsize
-        rows = min(ho, max(1, BLOCK_BYTES // row_bytes))
-        images = max(1, BLOCK_BYTES // (row_bytes * ho)) if rows == ho else 1
-        row_blocks = [slice(p, min(p + rows, ho)) for p in range(0, ho, rows)]
-        return [(slice(i, min(i + images, n)), row_blocks) for i in range(0, n, images)]
+        return _blocks(n, ho, wo * self.kernel_size**2 * self.in_channels * self.dtype.itemsize)
 
     def _columns(self, images: slice, rows: slice) -> np.ndarray:
         """The column matrix of one block: ``(pixels, k·k·C_in)``, in the reused buffer."""
         k, s = self.kernel_size, self.stride
-        wo = self._out_shape[2]
         src = self._padded[images, s * rows.start : s * (rows.stop - 1) + k]
         if k == 1 and s == 1:
             return np.ascontiguousarray(src).reshape(-1, self.in_channels)
-        windows = sliding_window_view(src, (k, k), axis=(1, 2))[:, ::s, ::s][:, :, :wo]
-        b, r = windows.shape[:2]
-        size = b * r * wo * k * k * self.in_channels
+        return self._window_columns(src, s, self._out_shape[2])
+
+    def _window_columns(self, src: np.ndarray, stride: int, width: int) -> np.ndarray:
+        """The ``(pixels, k·k·C)`` columns of the ``k×k`` windows of ``src`` ``(b, rows, W, C)``
+        at ``stride``, ``width`` windows per row, copied into the reused buffer."""
+        k = self.kernel_size
+        windows = sliding_window_view(src, (k, k), axis=(1, 2))[:, ::stride, ::stride]
+        windows = windows[:, :, :width]
+        b, r, _, c = windows.shape[:4]
+        size = b * r * width * k * k * c
         capacity = max(size, BLOCK_BYTES // self.dtype.itemsize)
         buf = self._buffer("_cols_buf", (capacity,), False)
-        cols = buf[:size].reshape(b, r, wo, k, k, self.in_channels)
+        cols = buf[:size].reshape(b, r, width, k, k, c)
         np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
-        return cols.reshape(-1, k * k * self.in_channels)
+        return cols.reshape(-1, k * k * c)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_images(x, channels=self.in_channels).astype(self.dtype, copy=False)
@@ -224,22 +241,50 @@ class Conv2D(Layer):
                 "Conv2D.backward() needs a forward() pass in training mode before each call"
             )
         n, ho, wo, co = self._out_shape
-        _, h, w, c = self._in_shape
+        c = self._in_shape[3]
         k, s = self.kernel_size, self.stride
         g = np.ascontiguousarray(grad_out, dtype=self.dtype)
         weight, w_grad = self.params["weight"], self.params["weight"].grad.reshape(-1, co)
         # A matrix-vector product sums the rows much faster than g.sum(axis=(0, 1, 2)).
         self.params["bias"].grad += np.ones(n * ho * wo, self.dtype) @ g.reshape(-1, co)
-        if not self.input_grad or (k == 1 and s == 1):
-            for images, row_blocks in self._blocks():
-                for rows in row_blocks:
-                    w_grad += self._columns(images, rows).T @ g[images, rows].reshape(-1, co)
-            if not self.input_grad:
-                return None
+        if s == 2 and self.input_grad:
+            return self._grads_by_taps(g, w_grad)
+        for images, row_blocks in self._blocks():
+            for rows in row_blocks:
+                w_grad += self._columns(images, rows).T @ g[images, rows].reshape(-1, co)
+        if not self.input_grad:
+            return None
+        if k == 1:
             return (g.reshape(-1, co) @ weight.value.reshape(c, co).T).reshape(self._in_shape)
+        return self._input_grad_stride_1(g)
+
+    def _input_grad_stride_1(self, g: np.ndarray) -> np.ndarray:
+        """``∂L/∂x`` as a convolution: ``G`` padded by ``k − 1 − pad``, flipped kernel."""
+        n, ho, wo, co = self._out_shape
+        _, h, w, c = self._in_shape
+        k = self.kernel_size
+        top, _, left, _ = self._pads
+        # The border of the buffer is written once (zeros); only the interior changes.
+        g_pad = self._buffer("_grad_buf", (n, h + k - 1, w + k - 1, co), True)
+        g_pad[:, k - 1 - top : k - 1 - top + ho, k - 1 - left : k - 1 - left + wo] = g
+        flipped = self.params["weight"].value[::-1, ::-1].transpose(0, 1, 3, 2)
+        flipped = np.ascontiguousarray(flipped).reshape(k * k * co, c)
+        grad_in = np.empty(self._in_shape, self.dtype)
+        for images, row_blocks in _blocks(n, h, w * k * k * co * self.dtype.itemsize):
+            for rows in row_blocks:
+                cols = self._window_columns(g_pad[images, rows.start : rows.stop + k - 1], 1, w)
+                np.matmul(cols, flipped, out=grad_in[images, rows].reshape(-1, c))
+        return grad_in
+
+    def _grads_by_taps(self, g: np.ndarray, w_grad: np.ndarray) -> np.ndarray:
+        """``∂L/∂W`` (added to ``w_grad``) and ``∂L/∂x`` for stride 2, in one pass over the
+        blocks: each tap's ``G·W[i, j]ᵀ`` is added at its offset."""
+        wo, co = self._out_shape[2:]
+        _, h, w, c = self._in_shape
+        k, s = self.kernel_size, self.stride
         top, bottom, left, right = self._pads
         # (C_out, k·k·C_in): one product gives every tap's G·W[i, j]ᵀ side by side.
-        taps_weight = weight.value.reshape(k * k * c, co).T
+        taps_weight = self.params["weight"].value.reshape(k * k * c, co).T
         grad_in = np.empty(self._in_shape, self.dtype)
         blocks = self._blocks()
         most = blocks[0][0].stop - blocks[0][0].start
