@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from bcekit.estimators._segmentation_parts import (
     DihedralAugment,
@@ -270,9 +271,13 @@ class SegmentationNet(BaseEstimator):
             early_stopping=self.early_stopping, patience=self.n_iter_no_change, tol=self.tol,
             callbacks=callbacks, verbose=int(self.verbose), scheduler=self._schedule(len(train)),
         )  # fmt: skip
-        history = trainer.fit(
-            x[train], targets[train], mask=counted[train], validation_data=validation
-        )
+        # The convolutions' products are thin (at most a few dozen output columns): OpenBLAS's
+        # threads split them for little gain, and on a busy machine their waiting for each
+        # other cost 3-4x the work (measured), so training runs BLAS on one thread.
+        with threadpool_limits(1, user_api="blas"):
+            history = trainer.fit(
+                x[train], targets[train], mask=counted[train], validation_data=validation
+            )
         network.eval()
         self.network_ = network
         self.n_channels_in_ = channels
