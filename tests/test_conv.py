@@ -58,6 +58,14 @@ def test_gradients_by_central_differences(k, s, padding, h, w):
     assert gradcheck(layer, x)
 
 
+@pytest.mark.parametrize(("k", "h", "w"), [(2, 5, 6), (4, 6, 5)])
+def test_stride_one_input_gradient_with_uneven_same_padding(k, h, w):
+    """Even kernels pad one pixel more after than before: the flipped-kernel path must mirror it."""
+    layer = make_layer(k, 1, "same", cin=2, cout=3)
+    x = np.random.default_rng(6).normal(size=(2, h, w, 2))
+    assert gradcheck(layer, x)
+
+
 @pytest.mark.parametrize("block_bytes", [1, 700, 1600])
 @pytest.mark.parametrize(("k", "s", "padding", "h", "w"), [CONFIGS[0], CONFIGS[2], CONFIGS[5]])
 def test_blocks_of_rows_and_of_images_give_the_same_result(
