@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bcekit.nn import conv
+from bcekit.nn._block_threads import block_threads
 from bcekit.nn.conv import Conv2D, conv_geometry
 from bcekit.nn.gradcheck import gradcheck
 
@@ -153,9 +154,9 @@ def test_eval_mode_forward_matches_training_forward():
     layer = make_layer(3, 2, "same")
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 3))
     train_out = layer.forward(x)
-    assert layer._cols_buf is not None
+    assert layer._cols_bufs[0] is not None
     layer.eval()
-    assert layer._cols_buf is None  # scratch buffers are only kept while training
+    assert layer._cols_bufs == [None]  # scratch buffers are only kept while training
     np.testing.assert_array_equal(layer.forward(x), train_out)
     with pytest.raises(RuntimeError, match="training mode"):
         layer.backward(np.ones_like(train_out))
@@ -279,3 +280,25 @@ def test_float32_benchmark_network_gradients_match_torch():
         scale = np.abs(expected).max()
         np.testing.assert_allclose(c.params["weight"].grad, expected, atol=1e-5 * scale)
         np.testing.assert_allclose(c.params["bias"].grad, t.bias.grad.numpy(), atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize(("k", "s", "padding", "h", "w"), [CONFIGS[0], CONFIGS[2], CONFIGS[5]])
+def test_blocks_on_two_threads_give_the_results_of_one(monkeypatch, k, s, padding, h, w):
+    """Split over two threads (as SegmentationNet trains), outputs and gradients stay the same."""
+    x = np.random.default_rng(6).normal(size=(4, h, w, 2))
+    serial = make_layer(k, s, padding, cin=2, cout=3)
+    expected_out = serial.forward(x)
+    g = np.random.default_rng(7).normal(size=expected_out.shape)
+    expected_grad = serial.backward(g)
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 700)
+    threaded = make_layer(k, s, padding, cin=2, cout=3)
+    with block_threads(2):
+        out = threaded.forward(x)
+        grad = threaded.backward(g)
+    assert len(threaded._cols_bufs) == 2  # each thread filled its own column buffer
+    np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-12)
+    for name in ("weight", "bias"):
+        np.testing.assert_allclose(
+            threaded.params[name].grad, serial.params[name].grad, rtol=1e-12, atol=1e-12
+        )

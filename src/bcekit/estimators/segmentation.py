@@ -33,6 +33,7 @@ from bcekit.estimators._segmentation_parts import (
     forward_batches,
 )
 from bcekit.losses.segmentation import BCEDiceLoss, PixelBCEWithLogits
+from bcekit.nn._block_threads import available_cores, block_threads
 from bcekit.nn.unet import UNet, check_unet_state
 from bcekit.optim import Adam, WarmupCosineLR
 from bcekit.plots.masks import dice_scores, iou_scores
@@ -273,8 +274,9 @@ class SegmentationNet(BaseEstimator):
         )  # fmt: skip
         # The convolutions' products are thin (at most a few dozen output columns): OpenBLAS's
         # threads split them for little gain, and on a busy machine their waiting for each
-        # other cost 3-4x the work (measured), so training runs BLAS on one thread.
-        with threadpool_limits(1, user_api="blas"):
+        # other cost 3-4x the work (measured), so training runs BLAS on one thread and the
+        # cores share the convolutions' blocks instead.
+        with threadpool_limits(1, user_api="blas"), block_threads(available_cores()):
             history = trainer.fit(
                 x[train], targets[train], mask=counted[train], validation_data=validation
             )

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import DTypeLike
 
+from bcekit.nn._block_threads import parts, run_in_parts
 from bcekit.nn.base import Layer, Parameter, check_grad_shape, positive_int
 from bcekit.nn.dense import float_dtype
 from bcekit.nn.init import he_normal
@@ -40,18 +41,25 @@ PADDINGS = ("same", "valid")
 BLOCK_BYTES = 4 * 2**20
 
 
-def _blocks(n: int, height: int, row_bytes: int) -> list[tuple[slice, list[slice]]]:
+def _blocks(n: int, height: int, row_bytes: int, parts: int = 1) -> list[tuple[slice, list[slice]]]:
     """Image chunks of ``n`` images of ``height`` rows, each with its blocks of rows, of about
-    BLOCK_BYTES of columns when a row's columns take ``row_bytes``.
+    BLOCK_BYTES of columns when a row's columns take ``row_bytes`` (less when that would give
+    fewer than ``parts`` blocks).
 
     Small images go several to a block (all their rows); a large image is split into blocks
     of rows. Either way a block ``out[images, rows]`` of an ``(n, height, ...)`` array is
     contiguous.
     """
-    rows = min(height, max(1, BLOCK_BYTES // row_bytes))
-    images = max(1, BLOCK_BYTES // (row_bytes * height)) if rows == height else 1
+    budget = min(BLOCK_BYTES, -(-n * height * row_bytes // parts))
+    rows = min(height, max(1, budget // row_bytes))
+    images = max(1, budget // (row_bytes * height)) if rows == height else 1
     row_blocks = [slice(p, min(p + rows, height)) for p in range(0, height, rows)]
     return [(slice(i, min(i + images, n)), row_blocks) for i in range(0, n, images)]
+
+
+def _flat(blocks: list[tuple[slice, list[slice]]]) -> list[tuple[slice, slice]]:
+    """The ``(images, rows)`` pairs of :func:`_blocks`, in order."""
+    return [(images, rows) for images, row_blocks in blocks for rows in row_blocks]
 
 
 def as_images(x: Any, *, name: str = "x", channels: int | None = None) -> np.ndarray:
@@ -155,7 +163,7 @@ class Conv2D(Layer):
         }
         self.input_grad = bool(input_grad)
         self._pad_buf: np.ndarray | None = None
-        self._cols_buf: np.ndarray | None = None
+        self._cols_bufs: list[np.ndarray | None] = [None]
         self._grad_buf: np.ndarray | None = None
         self._padded: np.ndarray | None = None
         self._in_shape: tuple[int, ...] | None = None
@@ -179,35 +187,47 @@ class Conv2D(Layer):
     def train(self, mode: bool = True) -> Conv2D:
         """Switch mode; leaving training mode frees the scratch buffers kept for training."""
         if not mode:
-            self._pad_buf = self._cols_buf = self._grad_buf = self._padded = None
+            self._pad_buf = self._grad_buf = self._padded = None
+            self._cols_bufs = [None]
         return super().train(mode)  # type: ignore[return-value]
 
-    def _blocks(self) -> list[tuple[slice, list[slice]]]:
+    def _blocks(self, threads: int = 1) -> list[tuple[slice, list[slice]]]:
         """Blocks of the output rows, of about BLOCK_BYTES of columns each (:func:`_blocks`)."""
         n, ho, wo, _ = self._out_shape
-        return _blocks(n, ho, wo * self.kernel_size**2 * self.in_channels * self.dtype.itemsize)
+        row_bytes = wo * self.kernel_size**2 * self.in_channels * self.dtype.itemsize
+        return _blocks(n, ho, row_bytes, threads)
 
-    def _columns(self, images: slice, rows: slice) -> np.ndarray:
-        """The column matrix of one block: ``(pixels, k·k·C_in)``, in the reused buffer."""
+    def _columns(self, images: slice, rows: slice, part: int = 0) -> np.ndarray:
+        """The column matrix of one block: ``(pixels, k·k·C_in)``, in part ``part``'s buffer."""
         k, s = self.kernel_size, self.stride
         src = self._padded[images, s * rows.start : s * (rows.stop - 1) + k]
         if k == 1 and s == 1:
             return np.ascontiguousarray(src).reshape(-1, self.in_channels)
-        return self._window_columns(src, s, self._out_shape[2])
+        return self._window_columns(src, s, self._out_shape[2], part)
 
-    def _window_columns(self, src: np.ndarray, stride: int, width: int) -> np.ndarray:
+    def _window_columns(self, src: np.ndarray, stride: int, width: int, part: int) -> np.ndarray:
         """The ``(pixels, k·k·C)`` columns of the ``k×k`` windows of ``src`` ``(b, rows, W, C)``
-        at ``stride``, ``width`` windows per row, copied into the reused buffer."""
+        at ``stride``, ``width`` windows per row, copied into part ``part``'s reused buffer."""
         k = self.kernel_size
         windows = sliding_window_view(src, (k, k), axis=(1, 2))[:, ::stride, ::stride]
         windows = windows[:, :, :width]
         b, r, _, c = windows.shape[:4]
         size = b * r * width * k * k * c
-        capacity = max(size, BLOCK_BYTES // self.dtype.itemsize)
-        buf = self._buffer("_cols_buf", (capacity,), False)
+        buf = self._column_buffer(part, max(size, BLOCK_BYTES // self.dtype.itemsize))
         cols = buf[:size].reshape(b, r, width, k, k, c)
         np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
         return cols.reshape(-1, k * k * c)
+
+    def _column_buffer(self, part: int, capacity: int) -> np.ndarray:
+        """Part ``part``'s column buffer, of at least ``capacity`` elements (kept in training)."""
+        if not self.training:
+            return np.empty(capacity, self.dtype)
+        bufs = self._cols_bufs
+        bufs.extend([None] * (part + 1 - len(bufs)))
+        buf = bufs[part]
+        if buf is None or buf.size < capacity:
+            buf = bufs[part] = np.empty(capacity, self.dtype)
+        return buf
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = as_images(x, channels=self.in_channels).astype(self.dtype, copy=False)
@@ -225,10 +245,13 @@ class Conv2D(Layer):
         self._in_shape, self._out_shape = x.shape, (n, ho, wo, self.out_channels)
         weight = self.params["weight"].value.reshape(k * k * c, self.out_channels)
         out = np.empty(self._out_shape, self.dtype)
-        for images, row_blocks in self._blocks():
-            for rows in row_blocks:
+
+        def fill(part: int, blocks: list[tuple[slice, slice]]) -> None:
+            for images, rows in blocks:
                 block = out[images, rows].reshape(-1, self.out_channels)
-                np.matmul(self._columns(images, rows), weight, out=block)
+                np.matmul(self._columns(images, rows, part), weight, out=block)
+
+        run_in_parts(fill, _flat(self._blocks(parts())))
         out += self.params["bias"].value
         if not self.training:
             self._padded = None
@@ -249,9 +272,15 @@ class Conv2D(Layer):
         self.params["bias"].grad += np.ones(n * ho * wo, self.dtype) @ g.reshape(-1, co)
         if s == 2 and self.input_grad:
             return self._grads_by_taps(g, w_grad)
-        for images, row_blocks in self._blocks():
-            for rows in row_blocks:
-                w_grad += self._columns(images, rows).T @ g[images, rows].reshape(-1, co)
+
+        def weight_grad(part: int, blocks: list[tuple[slice, slice]]) -> np.ndarray:
+            total = np.zeros_like(w_grad)
+            for images, rows in blocks:
+                total += self._columns(images, rows, part).T @ g[images, rows].reshape(-1, co)
+            return total
+
+        for partial in run_in_parts(weight_grad, _flat(self._blocks(parts()))):
+            w_grad += partial
         if not self.input_grad:
             return None
         if k == 1:
@@ -270,10 +299,15 @@ class Conv2D(Layer):
         flipped = self.params["weight"].value[::-1, ::-1].transpose(0, 1, 3, 2)
         flipped = np.ascontiguousarray(flipped).reshape(k * k * co, c)
         grad_in = np.empty(self._in_shape, self.dtype)
-        for images, row_blocks in _blocks(n, h, w * k * k * co * self.dtype.itemsize):
-            for rows in row_blocks:
-                cols = self._window_columns(g_pad[images, rows.start : rows.stop + k - 1], 1, w)
+
+        def fill(part: int, blocks: list[tuple[slice, slice]]) -> None:
+            for images, rows in blocks:
+                src = g_pad[images, rows.start : rows.stop + k - 1]
+                cols = self._window_columns(src, 1, w, part)
                 np.matmul(cols, flipped, out=grad_in[images, rows].reshape(-1, c))
+
+        row_bytes = w * k * k * co * self.dtype.itemsize
+        run_in_parts(fill, _flat(_blocks(n, h, row_bytes, parts())))
         return grad_in
 
     def _grads_by_taps(self, g: np.ndarray, w_grad: np.ndarray) -> np.ndarray:
