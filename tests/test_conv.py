@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -302,3 +306,29 @@ def test_blocks_on_two_threads_give_the_results_of_one(monkeypatch, k, s, paddin
         np.testing.assert_allclose(
             threaded.params[name].grad, serial.params[name].grad, rtol=1e-12, atol=1e-12
         )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_runs_the_block_threads_again():
+    """The parent's pool threads do not exist in a forked child; the child makes its own."""
+    x = np.random.default_rng(8).normal(size=(4, 6, 6, 2))
+    layer = make_layer(3, 1, "same", cin=2, cout=3)
+    with block_threads(2):
+        expected = layer.forward(x)  # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the threaded forward finishes and agrees
+        try:
+            with block_threads(2):
+                os._exit(0 if np.array_equal(layer.forward(x), expected) else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on the block threads")

@@ -71,8 +71,9 @@ class BCEFitMixin:
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 indicator matrix for multi-label classification.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight per sample: the loss is ``Σ s_i ℓ_i / Σ s_i``, so weight 2
-            is the same as repeating the row.
+            Non-negative weight per sample: each (batch) objective is ``Σ s_i ℓ_i / Σ s_i``.
+            With full-batch training weight 2 is the same as repeating the row; with
+            minibatches it is not exactly (the batches differ).
         X_val, y_val : validation data, optional
             Its loss is recorded in ``history_`` after every epoch or iteration. Solvers that
             train by epochs (MLPClassifier, LogisticRegression's "sgd" and "adam") also stop

@@ -52,7 +52,7 @@ class SegmentationNet(BaseEstimator):
     0.01, lowered per batch along a cosine over 10 epochs of 16 images; flips and rotations;
     early stopping on 10 % of the images — were chosen on shape sets unlike
     :func:`~bcekit.datasets.make_shapes` (``benchmarks/shape_sets.py``): on 400 images of
-    48×48 they reach a held-out IoU of 0.97–0.99 in about 36 s of one core's time
+    48×48 they reach a held-out IoU of 0.97–0.99 in about 20–23 s on two cores
     (``python -m benchmarks segmentation``).
 
     Parameters
