@@ -1,19 +1,32 @@
-"""The estimators' batch objective: its one-kernel BCE path agrees with the loss object's."""
+"""The estimators' batch objective: its kernel and ufunc BCE paths agree with the loss object's."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import numba  # noqa: F401 - loaded, as in a process that has run a BCE kernel
 import numpy as np
 import pytest
 
+from bcekit.estimators import _training
 from bcekit.estimators._base import BatchObjective
 from bcekit.nn.base import Parameter
+
+
+@pytest.fixture(params=["kernel", "ufuncs"])
+def bce_path(request, monkeypatch):
+    """Each test runs once on the compiled kernel and once on the ufuncs."""
+    if request.param == "ufuncs":
+        monkeypatch.setattr(_training, "kernels_pay", lambda size: False)
+    return request.param
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize(("pos_weight", "label_smoothing"), [(None, 0.0), (2.5, 0.1)])
 def test_fused_path_matches_the_loss_object(
-    monkeypatch, bce_batch_objective, dtype, weighted, pos_weight, label_smoothing
+    monkeypatch, bce_path, bce_batch_objective, dtype, weighted, pos_weight, label_smoothing
 ):
     rng = np.random.default_rng(0)
     n = 300
@@ -23,6 +36,7 @@ def test_fused_path_matches_the_loss_object(
     w = rng.uniform(0.0, 3.0, (n, 1)).astype(dtype) if weighted else None
     objective = bce_batch_objective(pos_weight, label_smoothing)
     assert objective._fused_bce(z, y, w, objective._row_total(z, w, None)) is not None
+    assert (objective._kernels is None) == (bce_path == "ufuncs")
     value, grad = objective.value_and_grad(z, y, weight=w)
     monkeypatch.setattr(BatchObjective, "_fused_bce", lambda *args: None)
     value_ref, grad_ref = objective.value_and_grad(z, y, weight=w)
@@ -34,7 +48,7 @@ def test_fused_path_matches_the_loss_object(
     )
 
 
-def test_fused_path_keeps_the_penalty(bce_batch_objective):
+def test_fused_path_keeps_the_penalty(bce_path, bce_batch_objective):
     rng = np.random.default_rng(1)
     weight = Parameter(rng.standard_normal((4, 3)))
     objective = bce_batch_objective(None, 0.0, alpha=0.5, matrices=[weight])
@@ -55,3 +69,39 @@ def test_other_inputs_take_the_loss_object(bce_batch_objective):
     strided = np.zeros((10, 1))[::2]
     assert plain._fused_bce(strided, np.zeros((5, 1)), None, 5.0) is None
     assert plain._fused_bce(np.zeros((5, 1)), np.zeros((5, 1)), None, 5.0) is not None
+
+
+def test_the_kernels_load_for_large_batches_or_after_many_small_ones(monkeypatch):
+    assert _training.kernels_pay(1)  # Numba is loaded here
+    monkeypatch.delitem(sys.modules, "numba")  # as in a fresh process (restored afterwards)
+    monkeypatch.setattr(_training, "UFUNC_BATCHES", 3)
+    monkeypatch.setattr(_training, "_ufunc_batches_run", 0)
+    assert _training.kernels_pay(_training.LOAD_MIN_SIZE)
+    assert [_training.kernels_pay(100) for _ in range(5)] == [False] * 3 + [True] * 2
+
+
+_FRESH_FIT = """
+import sys
+import numpy as np
+from bcekit.estimators import MLPClassifier
+rng = np.random.default_rng(0)
+X = rng.standard_normal((600, 5))
+y = (X[:, 0] + 0.5 * rng.standard_normal(600) > 0).astype(int)
+model = MLPClassifier((8,), batch_size=50, max_iter=4, early_stopping=False, random_state=0)
+model.fit(X, y)
+print("numba" in sys.modules, *model.loss_curve_)
+"""
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_short_fit_in_a_fresh_process_runs_without_numba_and_agrees():
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _FRESH_FIT],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split()  # fmt: skip
+    assert out[0] == "False"  # nothing loaded Numba
+    namespace: dict = {}
+    exec(_FRESH_FIT.replace("print(", "result = ("), namespace)
+    loaded, *curve = namespace["result"]
+    assert loaded  # this process fitted on the compiled kernels
+    np.testing.assert_allclose([float(v) for v in out[1:]], curve, rtol=1e-10)

@@ -8,12 +8,16 @@ last minibatch ``fit`` kept to resume from.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit, log_expit
 
-__all__ = ["BatchObjective", "DenseInput", "TrainingStateMixin", "kept_training_state"]
+from bcekit.losses._elementwise import smooth_targets
+
+__all__ = ["BatchObjective", "DenseInput", "TrainingStateMixin", "kept_training_state", "kernels_pay"]
 
 
 class BatchObjective:
@@ -88,8 +92,8 @@ class BatchObjective:
         squares = 0.0
         for w in self.matrices:
             v, g = w.value, w.grad
-            if fused is not None and v.flags.c_contiguous and g.flags.c_contiguous:
-                # Numba is loaded (the kernel just ran): one pass instead of three.
+            if self._kernels is not None and v.flags.c_contiguous and g.flags.c_contiguous:
+                # Numba is loaded (the kernel ran): one pass instead of three.
                 add_l2 = self._kernels[1]
                 squares += add_l2(g.reshape(-1), v.reshape(-1), v.dtype.type(strength))
             else:
@@ -100,7 +104,8 @@ class BatchObjective:
     def _fused_bce(
         self, logits: Any, targets: Any, weight: Any, total: float
     ) -> tuple[float, np.ndarray] | None:
-        """BCE value and scaled gradient from one kernel call, or None where it does not apply.
+        """BCE value and scaled gradient from one kernel call (or a few ufuncs until the kernels
+        pay, :func:`kernels_pay`), or None where it does not apply.
 
         It applies to what the estimators' Trainer passes for binary BCE: arrays of one
         dtype and shape, C-contiguous, with targets in [0, 1] and valid weights checked
@@ -114,6 +119,8 @@ class BatchObjective:
         if weight is not None and not _plain_array(weight, logits):
             return None
         if self._kernels is None:
+            if not kernels_pay(logits.size):
+                return self._ufunc_bce(logits, targets, weight, total)
             from bcekit.losses._kernels import bce_with_logits_fused
             from bcekit.optim._kernels import add_l2_gradient
 
@@ -131,7 +138,63 @@ class BatchObjective:
         )
         return value / total, grad
 
+    def _ufunc_bce(
+        self, logits: np.ndarray, targets: np.ndarray, weight: np.ndarray | None, total: float
+    ) -> tuple[float, np.ndarray]:
+        r"""What the kernel returns, from a few ufuncs: for batches too small to pay Numba's
+        start-up.
 
+        .. math:: ℓ = -\bigl(pw\,y \log σ(z) + (1 - y) \log σ(-z)\bigr), \qquad
+                  ∂ℓ/∂z = (1 - y)\,σ(z) - pw\,y\,σ(-z)
+
+        with smoothed targets :math:`y`; both terms of each are computed from
+        :func:`scipy.special.log_expit` and :func:`scipy.special.expit`, which keep full
+        relative accuracy in both tails, and the sum is accumulated in float64.
+        """
+        pos_weight, label_smoothing = self._bce
+        dtype = logits.dtype.type
+        y = smooth_targets(targets, label_smoothing, 2)
+        pw_y = y if pos_weight == 1.0 else y * dtype(pos_weight)
+        one_minus_y = 1.0 - y
+        flipped = np.negative(logits)
+        loss = log_expit(flipped)
+        loss *= one_minus_y
+        term = log_expit(logits)
+        term *= pw_y
+        loss += term
+        grad = expit(logits)
+        grad *= one_minus_y
+        term = expit(flipped, out=term)
+        term *= pw_y
+        grad -= term
+        if weight is not None:
+            loss *= weight
+            grad *= weight
+        grad *= dtype(1.0 / total)
+        return -float(np.sum(loss, dtype=np.float64)) / total, grad
+
+
+def kernels_pay(size: int) -> bool:
+    """Whether a batch of ``size`` elements runs on the compiled kernels, loading Numba.
+
+    Numba's start-up (importing it and loading its cached kernels) takes about 0.75 s here:
+    what the ufuncs' extra cost comes to over ~10,000 small batches of a minibatch fit. So the
+    kernels run once Numba is loaded, for a batch of :data:`LOAD_MIN_SIZE` elements or more,
+    and once a process has run :data:`UFUNC_BATCHES` small batches on the ufuncs; the
+    start-up is paid only after the ufuncs have cost about as much, so a process never pays
+    much more than twice the better of the two choices (the ski-rental rule). The optimiser
+    and the Dense layers switch to their compiled loops when Numba is loaded.
+    """
+    global _ufunc_batches_run
+    if "numba" in sys.modules or size >= LOAD_MIN_SIZE or _ufunc_batches_run >= UFUNC_BATCHES:
+        return True
+    _ufunc_batches_run += 1
+    return False
+
+
+LOAD_MIN_SIZE = 1 << 16
+UFUNC_BATCHES = 10_000
+_ufunc_batches_run = 0
 _NORMAL_TOTAL = (2.0**-60, 2.0**60)  # batch weights whose reciprocal scales without overflow
 
 
