@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 __all__ = [
+    "LOAD_KERNELS",
     "FreshCall",
     "FreshTiming",
     "Timing",
@@ -125,6 +126,14 @@ class FreshCall:
     call: str
     also: Mapping[str, str] = field(default_factory=dict)
     report: str | None = None
+
+
+LOAD_KERNELS = (
+    "from bcekit.losses import BinaryCrossEntropyWithLogits\n"
+    "BinaryCrossEntropyWithLogits().value_and_grad(np.zeros(1, np.float32), "
+    "np.zeros(1, np.float32))\n"
+)
+"""Set-up statements (``np`` imported) of a process that already uses Numba: a BCE kernel call."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from bcekit.losses import BinaryCrossEntropyWithLogits
 from bcekit.nn import mlp, pack_parameters
 from bcekit.optim import Adam
 from benchmarks._common import (
+    LOAD_KERNELS,
     FreshCall,
     compare,
     console,
@@ -190,12 +191,6 @@ labels = y.astype(np.int64)
 # The torch anchor's OpenMP threads yield instead of spinning (as in the in-process tables of
 # ``python -m benchmarks``): spinning on a loaded 2-core machine made its loop 100x slower.
 _PASSIVE = 'import os\nos.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")\n'
-# What a process that already uses Numba has paid before its first fit (a BCE kernel call).
-_LOAD_KERNELS = (
-    "from bcekit.losses import BinaryCrossEntropyWithLogits\n"
-    "BinaryCrossEntropyWithLogits().value_and_grad(np.zeros(1, np.float32), "
-    "np.zeros(1, np.float32))\n"
-)
 _ESTIMATOR = (
     "model = MLPClassifier(({hidden},), solver='adam', batch_size={batch}, max_iter={epochs}, "
     "early_stopping=False).fit(x, labels)"
@@ -214,7 +209,7 @@ def _fit_table(n_samples: int, repeat: int) -> Table:
             report="float(model.loss_curve_[-1])",
         ),
         "bcekit compiled": FreshCall(
-            setup=setup + _LOAD_KERNELS + "from bcekit.estimators import MLPClassifier\n",
+            setup=setup + LOAD_KERNELS + "from bcekit.estimators import MLPClassifier\n",
             call=fit,
             also={"engine": loops.format("epoch_bcekit")},
             report="[float(model.loss_curve_[-1]), float(last)]",

@@ -17,7 +17,13 @@ from scipy.special import expit, log_expit
 
 from bcekit.losses._elementwise import smooth_targets
 
-__all__ = ["BatchObjective", "DenseInput", "TrainingStateMixin", "kept_training_state", "kernels_pay"]
+__all__ = [
+    "BatchObjective",
+    "DenseInput",
+    "TrainingStateMixin",
+    "kept_training_state",
+    "kernels_pay",
+]
 
 
 class BatchObjective:
