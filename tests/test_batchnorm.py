@@ -1,12 +1,24 @@
-"""BatchNorm: normalised output, running statistics, finite-difference gradients, PyTorch."""
+"""BatchNorm: normalised output, running statistics, finite-difference gradients, PyTorch.
+
+Every test runs on both training passes: the compiled loops (Numba loaded) and NumPy's.
+"""
 
 from __future__ import annotations
 
+import numba  # noqa: F401 - loaded, so that the compiled passes apply
 import numpy as np
 import pytest
 
-from bcekit.nn import BatchNorm, Conv2D, Dense, ReLU, Sequential
+from bcekit.nn import BatchNorm, Conv2D, Dense, ReLU, Sequential, normalization
 from bcekit.nn.gradcheck import gradcheck
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def passes(request, monkeypatch):
+    """The training passes a test runs on."""
+    if request.param == "numpy":
+        monkeypatch.setattr(normalization, "_compiled_applies", lambda a: False)
+    return request.param
 
 
 def batch(shape, seed=0):
@@ -137,3 +149,33 @@ def test_matches_torch():
     np.testing.assert_allclose(
         layer.forward(x), reference(xt).detach().numpy().transpose(0, 2, 3, 1), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(9, 3), (4, 12, 12, 8)])
+def test_compiled_and_numpy_passes_agree(monkeypatch, passes, dtype, shape):
+    x = batch(shape).astype(dtype)
+    g = batch(shape, seed=3).astype(dtype)
+    compiled_too = normalization._compiled_applies(x)
+    assert compiled_too == (passes == "compiled")
+    results = []
+    for use in (lambda a: True, lambda a: False):
+        monkeypatch.setattr(normalization, "_compiled_applies", use)
+        layer = randomised(BatchNorm(shape[-1], dtype=dtype))
+        y = layer.forward(x)
+        grad_in = layer.backward(g)
+        results.append([y, grad_in, layer.weight.grad, layer.bias.grad,
+                        *layer.buffers.values()])  # fmt: skip
+    # float64 sums agree to rounding; float32's NumPy sums accumulate in float32 (the loops'
+    # in float64), an error of about M·ε relative.
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for ours, numpy_pass in zip(*results, strict=True):
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(ours, numpy_pass, rtol=tol, atol=tol * np.abs(numpy_pass).max())
+
+
+def test_non_contiguous_input_takes_the_numpy_pass(passes):
+    x = batch((10, 6))[:, ::2]
+    assert not normalization._compiled_applies(x)
+    y = BatchNorm(3, dtype=np.float64).forward(x)
+    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-12)

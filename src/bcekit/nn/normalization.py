@@ -1,6 +1,14 @@
-"""Batch normalisation over every axis but the last (features, or channels of NHWC images)."""
+"""Batch normalisation over every axis but the last (features, or channels of NHWC images).
+
+In training mode the passes are compiled loops (:mod:`bcekit.nn._norm_loops`) once Numba is
+loaded (a loss kernel loads it) and the input is C-contiguous; otherwise NumPy reductions.
+"""
 
 from __future__ import annotations
+
+import sys
+from functools import cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -91,16 +99,13 @@ class BatchNorm(Layer):
                     "BatchNorm needs at least 2 values per feature in training mode; got a "
                     f"batch of shape {x.shape}"
                 )
+            if _compiled_applies(x):
+                return self._compiled_forward(x, count)
             mean = x.mean(axis=axes)
             centred = x - mean
             flat = centred.reshape(-1, self.num_features)
             var = np.einsum("ic,ic->c", flat, flat) / count
-            m = self.momentum
-            running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
-            running_mean *= 1 - m
-            running_mean += m * mean
-            running_var *= 1 - m
-            running_var += (m * count / (count - 1)) * var
+            self._update_running(mean, var, count)
         else:
             centred = x - self.buffers["running_mean"]
             var = self.buffers["running_var"]
@@ -112,10 +117,38 @@ class BatchNorm(Layer):
         y += self.bias.value
         return y
 
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        """Move the running statistics towards the batch's (the unbiased variance)."""
+        m = self.momentum
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean *= 1 - m
+        running_mean += m * mean
+        running_var *= 1 - m
+        running_var += (m * count / (count - 1)) * var
+
+    def _compiled_forward(self, x: np.ndarray, count: int) -> np.ndarray:
+        x_hat, y = np.empty_like(x), np.empty_like(x)
+        c = self.num_features
+        mean, var, inv_std = _loops().batch_norm_forward(
+            x.reshape(-1, c), self.weight.value, self.bias.value, self.eps,
+            x_hat.reshape(-1, c), y.reshape(-1, c),
+        )  # fmt: skip
+        self._update_running(mean, var, count)
+        self._x_hat, self._inv_std = x_hat, inv_std
+        return y
+
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x_hat, inv_std = self._x_hat, self._inv_std
         check_grad_shape(grad_out, None if x_hat is None else x_hat.shape, self)
         g = np.asarray(grad_out, dtype=self.dtype)
+        if self._batch_stats and _compiled_applies(g):
+            c = self.num_features
+            grad_in = np.empty_like(g)
+            _loops().batch_norm_backward(
+                g.reshape(-1, c), x_hat.reshape(-1, c), self.weight.value * inv_std,
+                self.weight.grad, self.bias.grad, grad_in.reshape(-1, c),
+            )  # fmt: skip
+            return grad_in
         axes = tuple(range(g.ndim - 1))
         sum_g = g.sum(axis=axes)
         sum_g_xhat = np.einsum(
@@ -135,3 +168,15 @@ class BatchNorm(Layer):
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.num_features}, dtype={self.dtype.name})"
+
+
+def _compiled_applies(a: np.ndarray) -> bool:
+    """Whether the compiled passes take ``a`` (already of the layer's dtype)."""
+    return "numba" in sys.modules and type(a) is np.ndarray and a.flags.c_contiguous
+
+
+@cache
+def _loops() -> Any:
+    from bcekit.nn import _norm_loops
+
+    return _norm_loops
