@@ -1,18 +1,32 @@
-"""MaxPool2D, Upsample2D, Concatenate and UNet: values, finite-difference gradients, PyTorch."""
+"""MaxPool2D, Upsample2D, Concatenate and UNet: values, finite-difference gradients, PyTorch.
+
+Every test runs with the compiled window loops (Numba loaded) and with NumPy's reductions.
+"""
 
 from __future__ import annotations
 
 import re
 
+import numba  # noqa: F401 - loaded, so that the compiled window loops apply
 import numpy as np
 import pytest
 
+from bcekit.nn import pool, upsample
 from bcekit.nn.conv import Conv2D
 from bcekit.nn.gradcheck import gradcheck
 from bcekit.nn.merge import Concatenate
 from bcekit.nn.pool import MaxPool2D
 from bcekit.nn.unet import UNet
 from bcekit.nn.upsample import Upsample2D, bilinear_matrix
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def window_passes(request, monkeypatch):
+    """The max-pooling and nearest-upsampling passes a test runs on."""
+    if request.param == "numpy":
+        for module in (pool, upsample):
+            monkeypatch.setattr(module, "window_loops_apply", lambda x: False)
+    return request.param
 
 
 def distinct(shape, seed=0):
@@ -43,6 +57,17 @@ def test_maxpool_ties_route_to_the_first_maximum_only():
     pool.forward(x)
     grad = pool.backward(np.full((1, 1, 1, 1), 5.0))
     np.testing.assert_array_equal(grad[0, :, :, 0], [[5.0, 0.0], [0.0, 0.0]])
+
+
+def test_maxpool_window_with_a_nan_gives_nan_and_routes_no_gradient(window_passes):
+    x = distinct((1, 4, 4, 2))
+    x[0, 1, 0, 1] = np.nan
+    layer = MaxPool2D(2)
+    assert pool.window_loops_apply(x) == (window_passes == "compiled")
+    out = layer.forward(x)
+    assert np.isnan(out[0, 0, 0, 1]) and np.isfinite(np.delete(out.ravel(), 1)).all()
+    grad = layer.backward(np.ones_like(out))
+    assert grad[0, :2, :2, 1].sum() == 0.0 and grad.sum() == out.size - 1
 
 
 def test_maxpool_drops_the_remainder_rows_and_columns():

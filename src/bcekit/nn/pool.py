@@ -6,10 +6,15 @@ Forward, with window ``p``::
 
 Backward routes each output gradient to the one input that was the maximum (the first in
 row-major order when several tie, as PyTorch does); every other input gets zero. Rows and
-columns beyond the last whole window are dropped, like PyTorch's default.
+columns beyond the last whole window are dropped, like PyTorch's default. Once Numba is loaded
+the forward pass is one compiled loop (:mod:`bcekit.nn._window_loops`), else NumPy reductions.
 """
 
 from __future__ import annotations
+
+import sys
+from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -40,9 +45,15 @@ class MaxPool2D(Layer):
         ho, wo = h // p, w // p
         if ho == 0 or wo == 0:
             raise ValueError(f"x must be at least {p}×{p} pixels for pool_size={p}; got {h}×{w}")
+        self._in_shape, self._out_shape = x.shape, (n, ho, wo, c)
+        if window_loops_apply(x):
+            out = np.empty(self._out_shape, dtype=x.dtype)
+            first = np.zeros((n, ho, p, wo, p, c), dtype=bool)
+            window_loops().max_pool_forward(x, p, out, first)
+            self._argmax = first if self.training else None
+            return out
         blocks = x[:, : ho * p, : wo * p].reshape(n, ho, p, wo, p, c)
         out = blocks.max(axis=(2, 4))
-        self._in_shape, self._out_shape = x.shape, out.shape
         self._argmax = self._first_maxima(blocks, out) if self.training else None
         return out
 
@@ -74,3 +85,22 @@ class MaxPool2D(Layer):
 
     def __repr__(self) -> str:
         return f"MaxPool2D({self.pool_size})"
+
+
+def window_loops_apply(x: np.ndarray) -> bool:
+    """Whether the compiled window loops take ``x``: Numba is loaded (a loss kernel loads it)
+    and ``x`` is a C-contiguous float array."""
+    return (
+        "numba" in sys.modules
+        and type(x) is np.ndarray
+        and x.dtype in (np.float32, np.float64)
+        and x.flags.c_contiguous
+    )
+
+
+@cache
+def window_loops() -> Any:
+    """:mod:`bcekit.nn._window_loops`, imported on first use."""
+    from bcekit.nn import _window_loops
+
+    return _window_loops

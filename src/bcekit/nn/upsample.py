@@ -4,7 +4,7 @@ Both modes are linear maps, ``y = A_H · x · A_Wᵀ`` per image and channel, so
 pass is ``∂L/∂x = A_Hᵀ · G · A_W``.
 
 - ``"nearest"``: ``y[n, p, q, c] = x[n, ⌊p/s⌋, ⌊q/s⌋, c]``; the gradient sums each ``s×s``
-  block of ``G``.
+  block of ``G`` (one compiled loop once Numba is loaded, :mod:`bcekit.nn._window_loops`).
 - ``"bilinear"``: output pixel ``p`` samples the input at ``u = (p + ½)/s − ½`` (clamped to
   ``[0, size − 1]``) and mixes its two neighbours with weights ``1 − (u − ⌊u⌋)`` and
   ``u − ⌊u⌋`` — PyTorch's ``align_corners=False`` convention. ``A_H`` and ``A_W`` are small
@@ -19,6 +19,7 @@ import numpy as np
 
 from bcekit.nn.base import Layer, check_grad_shape, positive_int
 from bcekit.nn.conv import as_images
+from bcekit.nn.pool import window_loops, window_loops_apply
 
 MODES = ("nearest", "bilinear")
 
@@ -84,6 +85,10 @@ class Upsample2D(Layer):
         s = self.scale
         g = np.asarray(grad_out)
         if self.mode == "nearest":
+            if window_loops_apply(g):
+                grad_in = np.empty(self._in_shape, dtype=g.dtype)
+                window_loops().window_sums(g, s, grad_in)
+                return grad_in
             return g.reshape(n, h, s, w, s, c).sum(axis=(2, 4))
         a_h, a_w = self._matrices(g.dtype)
         cols = np.matmul(a_w.T, g.reshape(n * h * s, w * s, c))  # (n·h·s, w, c)
