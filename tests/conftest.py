@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
+
+# Numba's on-disk cache is not safe for processes that compile at the same moment: two
+# pytest-xdist workers filling one cold cache can leave an index entry pointing at the code
+# of another signature (numba/numba#10128 describes the race). Each worker keeps its own.
+if os.environ.get("PYTEST_XDIST_WORKER") and "NUMBA_CACHE_DIR" not in os.environ:
+    _root = Path(__file__).resolve().parent.parent
+    os.environ["NUMBA_CACHE_DIR"] = str(
+        _root / ".pytest_cache" / f"numba-{os.environ['PYTEST_XDIST_WORKER']}"
+    )
 
 import numpy as np
 import pytest
