@@ -18,7 +18,7 @@ from bcekit.nn.base import Parameter
 def bce_path(request, monkeypatch):
     """Each test runs once on the compiled kernel and once on the ufuncs."""
     if request.param == "ufuncs":
-        monkeypatch.setattr(_training, "kernels_pay", lambda size: False)
+        monkeypatch.setattr(_training, "kernels_pay", lambda size, planned_batches=0: False)
     return request.param
 
 
@@ -71,13 +71,15 @@ def test_other_inputs_take_the_loss_object(bce_batch_objective):
     assert plain._fused_bce(np.zeros((5, 1)), np.zeros((5, 1)), None, 5.0) is not None
 
 
-def test_the_kernels_load_for_large_batches_or_after_many_small_ones(monkeypatch):
+def test_the_kernels_load_for_large_batches_long_fits_or_after_many_small_batches(monkeypatch):
     assert _training.kernels_pay(1)  # Numba is loaded here
     monkeypatch.delitem(sys.modules, "numba")  # as in a fresh process (restored afterwards)
     monkeypatch.setattr(_training, "UFUNC_BATCHES", 3)
     monkeypatch.setattr(_training, "_ufunc_batches_run", 0)
     assert _training.kernels_pay(_training.LOAD_MIN_SIZE)
-    assert [_training.kernels_pay(100) for _ in range(5)] == [False] * 3 + [True] * 2
+    assert _training.kernels_pay(100, planned_batches=3)  # a fit this long loads them at once
+    assert [_training.kernels_pay(100, planned_batches=1) for _ in range(3)] == [False] * 2 + [True]
+    assert [_training.kernels_pay(100) for _ in range(5)] == [False] + [True] * 4
 
 
 _FRESH_FIT = """

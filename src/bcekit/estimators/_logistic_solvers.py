@@ -200,18 +200,23 @@ def fit_minibatch(
     layer.weight.value[...] = W0.T
     layer.bias.value[...] = b0
     l2 = model._l2(weight_total(weights))
+    n = X.shape[0]
+    batch = min(256, n) if model.batch_size == "auto" else model.batch_size
     loss = BatchObjective(
-        model._loss(targets.kind, pos_weight, "sum"), [layer.weight], l2, per_batch=False
+        model._loss(targets.kind, pos_weight, "sum"),
+        [layer.weight],
+        l2,
+        per_batch=False,
+        planned_batches=model.max_iter * -(-n // batch),
     )
     params = [layer.weight, layer.bias] if model.fit_intercept else [layer.weight]
     optimizer = (Adam if model.solver == "adam" else SGD)(params, model.learning_rate)
-    n = X.shape[0]
     recorder = LastEpochState()
     trainer = Trainer(
         DenseInput(layer),
         loss,
         optimizer,
-        batch_size=min(256, n) if model.batch_size == "auto" else model.batch_size,
+        batch_size=batch,
         max_epochs=model.max_iter,
         random_state=int(check_random_state(model.random_state).randint(2**31 - 1)),
         early_stopping=True,

@@ -172,7 +172,13 @@ class MLPTraining:
         own = [_ValidationAccuracy(self.target_type_)] if validation else []
         return Trainer(
             DenseInput(net),
-            BatchObjective(loss, matrices, self.alpha, per_batch=True),
+            BatchObjective(
+                loss,
+                matrices,
+                self.alpha,
+                per_batch=True,
+                planned_batches=self.max_iter * -(-n_samples // batch),
+            ),
             optimizer,
             batch_size=batch,
             max_epochs=self.max_iter,

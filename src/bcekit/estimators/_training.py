@@ -55,15 +55,27 @@ class BatchObjective:
         α above.
     per_batch : bool
         Divide α by the batch's total weight.
+    planned_batches : int, default 0
+        The most batches the fit will run (epochs × batches per epoch), for
+        :func:`kernels_pay`: a long fit loads the compiled kernels from its first batch.
     """
 
     reduction = "weighted_mean"
 
-    def __init__(self, loss: Any, matrices: list[Any], alpha: float, *, per_batch: bool) -> None:
+    def __init__(
+        self,
+        loss: Any,
+        matrices: list[Any],
+        alpha: float,
+        *,
+        per_batch: bool,
+        planned_batches: int = 0,
+    ) -> None:
         self.loss = loss
         self.matrices = matrices
         self.alpha = float(alpha)
         self.per_batch = per_batch
+        self.planned_batches = int(planned_batches)
         self._bce = _uniform_bce(loss)
         self._kernels: tuple[Any, Any] | None = None  # imported on first use (Numba)
 
@@ -125,7 +137,7 @@ class BatchObjective:
         if weight is not None and not _plain_array(weight, logits):
             return None
         if self._kernels is None:
-            if not kernels_pay(logits.size):
+            if not kernels_pay(logits.size, self.planned_batches):
                 return self._ufunc_bce(logits, targets, weight, total)
             from bcekit.losses._kernels import bce_with_logits_fused
             from bcekit.optim._kernels import add_l2_gradient
@@ -180,19 +192,24 @@ class BatchObjective:
         return -float(np.sum(loss, dtype=np.float64)) / total, grad
 
 
-def kernels_pay(size: int) -> bool:
+def kernels_pay(size: int, planned_batches: int = 0) -> bool:
     """Whether a batch of ``size`` elements runs on the compiled kernels, loading Numba.
 
     Numba's start-up (importing it and loading its cached kernels) takes about 0.75 s here:
     what the ufuncs' extra cost comes to over ~10,000 small batches of a minibatch fit. So the
     kernels run once Numba is loaded, for a batch of :data:`LOAD_MIN_SIZE` elements or more,
-    and once a process has run :data:`UFUNC_BATCHES` small batches on the ufuncs; the
-    start-up is paid only after the ufuncs have cost about as much, so a process never pays
-    much more than twice the better of the two choices (the ski-rental rule). The optimiser
-    and the Dense layers switch to their compiled loops when Numba is loaded.
+    and once the small batches a process has run on the ufuncs, plus the ``planned_batches``
+    of the current fit, reach :data:`UFUNC_BATCHES`. A fit that long loads them from its first
+    batch; short fits run on ufuncs until they have cost about as much as the start-up, so a
+    process never pays much more than twice the better of the two choices (the ski-rental
+    rule). The optimiser and the layers switch to their compiled loops when Numba is loaded.
     """
     global _ufunc_batches_run
-    if "numba" in sys.modules or size >= LOAD_MIN_SIZE or _ufunc_batches_run >= UFUNC_BATCHES:
+    if (
+        "numba" in sys.modules
+        or size >= LOAD_MIN_SIZE
+        or _ufunc_batches_run + planned_batches >= UFUNC_BATCHES
+    ):
         return True
     _ufunc_batches_run += 1
     return False
