@@ -38,7 +38,7 @@ def dense_backward(x, g, w, gw, gb, ones, gx, relu, need_gx):
 
     With ``relu`` the input ``x`` is the output of a ReLU, and ``gx`` is multiplied by the
     ReLU's derivative :math:`1[x > 0]`. An outer product (``m == 1``) is a loop, as the layer
-    computes it (a broadcast multiply), not a BLAS call.
+    gives it (one rounded product per element).
     """
     gw += np.dot(x.T, g)
     gb += np.dot(ones, g)
