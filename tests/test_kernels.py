@@ -236,6 +236,50 @@ def test_float32_sum_is_accumulated_in_float64():
 
 
 # ---------------------------------------------------------------------------------------------
+# An element's result does not depend on where it sits in memory
+# ---------------------------------------------------------------------------------------------
+LAYOUT_N = 3 * K._LANES + 5  # whole vector iterations and a tail
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("pw, s, weighted", [(1.0, 0.0, False), (2.5, 0.1, True)])
+@pytest.mark.parametrize("with_grad", [False, True])
+def test_an_element_alone_gives_the_bits_it_gives_in_an_array(dtype, pw, s, weighted, with_grad):
+    # Alone, an element goes through the loop's scalar tail; in an array, through its vector body.
+    z, y, w = _random_problem(np.random.default_rng(5), LAYOUT_N, dtype)
+    w = w if weighted else None
+    loss, grad = np.empty_like(z), (np.empty_like(z) if with_grad else None)
+    bce_with_logits_elementwise(z, y, w, loss, grad, pw, s, 1.0)
+    for i in range(LAYOUT_N):
+        one_loss, one_grad = np.empty(1, dtype), (np.empty(1, dtype) if with_grad else None)
+        one_w = None if w is None else w[i : i + 1]
+        bce_with_logits_elementwise(z[i : i + 1], y[i : i + 1], one_w, one_loss, one_grad, pw, s, 1.0)
+        assert one_loss.tobytes() == loss[i : i + 1].tobytes(), f"loss of element {i}"
+        if with_grad:
+            assert one_grad.tobytes() == grad[i : i + 1].tobytes(), f"gradient of element {i}"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gap", [0, 5, 19])
+def test_outputs_next_to_the_inputs_give_the_same_bits(dtype, gap):
+    # Outputs a few bytes after the logits can make LLVM's run-time overlap check send the
+    # whole loop through its scalar copy. Short arrays, as many as it takes to meet elements
+    # that the two copies would round apart.
+    rng = np.random.default_rng(6)
+    for n in [12] * 40 + [LAYOUT_N]:
+        z, y, w = _random_problem(rng, n, dtype)
+        loss, grad = np.empty_like(z), np.empty_like(z)
+        bce_with_logits_elementwise(z, y, w, loss, grad, 2.5, 0.1, 0.5)
+        block = np.empty(3 * n + 2 * gap, dtype)
+        near_z, near_loss = block[:n], block[n + gap : 2 * n + gap]
+        near_grad = block[2 * n + 2 * gap :]
+        near_z[:] = z
+        bce_with_logits_elementwise(near_z, y, w, near_loss, near_grad, 2.5, 0.1, 0.5)
+        assert near_loss.tobytes() == loss.tobytes()
+        assert near_grad.tobytes() == grad.tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
 # Gradient checks
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("pw, s", [(1.0, 0.0), (3.0, 0.2)])

@@ -18,17 +18,34 @@ from __future__ import annotations
 
 import numpy as np
 from numba import get_num_threads, njit, prange, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 _PARALLEL_MIN_SIZE = 1 << 16
 _BLOCK = 1 << 16  # elements per parallel task
 _LANES = 256  # width of the float64 accumulator that keeps the reduction vectorisable
 
-# Floating-point licences that keep the error analysis valid: fused multiply-add, reciprocal
-# instead of division, sign of zero. Re-association ("reassoc") is left out: it would fold the
-# Cody-Waite reduction below; infinities and NaN must keep their IEEE meaning ("ninf", "nnan").
-_FASTMATH = {"contract", "arcp", "nsz"}
+# The one floating-point licence: the sign of zero ("nsz"). Every fused multiply-add is written
+# out with _fma below rather than left to LLVM ("contract"), and so is every division ("arcp"
+# would let LLVM use a reciprocal): LLVM takes those licences differently in the vectorised loop
+# and in its scalar copy (run for short tails, or when an output lies within a few hundred bytes
+# of an input), and an element's loss would then depend on where it sits in memory. Re-association
+# ("reassoc") would fold the Cody-Waite reduction below; infinities and NaN keep their IEEE
+# meaning ("ninf", "nnan").
+_FASTMATH = {"nsz"}
 _JIT = {"error_model": "numpy", "fastmath": _FASTMATH}
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma``), for three floats of one type."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
 
 # ---------------------------------------------------------------------------------------------
 # exp(-a) for a >= 0, inf included.  a = k ln2 - r with k = round(a / ln2) and |r| <= ln2/2, so
@@ -104,7 +121,7 @@ def _horner(coeffs):
     if len(coeffs) == 1:
         return njit(inline="always", **_JIT)(lambda x: last)
     rest = _horner(coeffs[:-1])
-    return njit(inline="always", **_JIT)(lambda x: rest(x) * x + last)
+    return njit(inline="always", **_JIT)(lambda x: _fma(rest(x), x, last))
 
 
 def _make_exp_neg(f, i, shift, arg_max, inv_ln2, ln2_hi, ln2_lo, rnd, c_bits, two_m, coeffs):
@@ -115,13 +132,13 @@ def _make_exp_neg(f, i, shift, arg_max, inv_ln2, ln2_hi, ln2_lo, rnd, c_bits, tw
 
     def exp_neg(a):
         x = min(a, arg_max)
-        kr = x * inv_ln2 + rnd
+        kr = _fma(x, inv_ln2, rnd)
         k = kr - rnd
-        r = (k * ln2_hi - x) + k * ln2_lo
+        r = _fma(k, ln2_lo, _fma(k, ln2_hi, -x))
         p = poly(r)
         k_bits = i(f(kr).view(i) << shift)
         bits = i(f(p).view(i) + c_bits - k_bits)
-        return i(bits).view(f) * two_m + (x - x)  # x - x: NaN stays NaN
+        return _fma(i(bits).view(f), two_m, x - x)  # x - x: NaN stays NaN
 
     return njit(inline="always", **_JIT)(exp_neg)
 
@@ -163,11 +180,10 @@ def _make_log1p_unit(half, two, ln2, zero, coeffs):
 
     def log1p_unit(e):
         big = e >= half
-        u = e * half - half if big else e
+        u = _fma(e, half, -half) if big else e
         t = u / (two + u)
-        t2 = t * t
-        q = poly(t2)
-        return t * q + (ln2 if big else zero)
+        q = poly(t * t)
+        return _fma(t, q, ln2 if big else zero)
 
     return njit(inline="always", **_JIT)(log1p_unit)
 
@@ -187,13 +203,13 @@ def _make_elem(one, zero, exp_neg, log1p_unit):
         soft = log1p_unit(e)  # softplus(-|z|)
         sig = one / (one + e)  # sigmoid(|z|)
         esig = e * sig  # sigmoid(-|z|)
-        c1 = y * pk + ph  # pw * y'
-        c0 = (one - y) * keep + half_s  # 1 - y', without cancellation
+        c1 = _fma(y, pk, ph)  # pw * y'
+        c0 = _fma(one - y, keep, half_s)  # 1 - y', without cancellation
         pos = z >= 0
         lin = (c0 if pos else c1) * a
         lin = lin if lin > zero else zero  # 0 * inf -> 0: the limit where the factor is 0
-        loss = (c0 + c1) * soft + lin
-        grad = c0 * (sig if pos else esig) - c1 * (esig if pos else sig)
+        loss = _fma(c0 + c1, soft, lin)
+        grad = _fma(c0, sig if pos else esig, -(c1 * (esig if pos else sig)))
         return loss, grad
 
     return elem
@@ -280,9 +296,10 @@ def _run_parallel(z, y, y_bits, w, loss_out, grad_out, pk, ph, keep, half_s, sca
 _TILE = 16  # rows per tile
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH | {"reassoc"})
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH | {"reassoc", "contract"})
 def _dot_row(x, w):
-    """``x . w`` accumulated in float64 (re-association allowed: vectorised partial sums)."""
+    """``x . w`` accumulated in float64 (re-association and contraction allowed: vectorised
+    partial sums in an order fixed by the row length alone: the loop only reads)."""
     total = 0.0
     for k in range(x.shape[0]):
         total += x[np.uintp(k)] * w[np.uintp(k)]
@@ -291,9 +308,9 @@ def _dot_row(x, w):
 
 @njit(cache=True, **_JIT)
 def _axpy_row(g, r, x):
-    """``g += r * x`` with ``g`` in float64."""
+    """``g += r * x`` with ``g`` and ``r`` in float64."""
     for k in range(x.shape[0]):
-        g[np.uintp(k)] += r * x[np.uintp(k)]
+        g[np.uintp(k)] = _fma(r, np.float64(x[np.uintp(k)]), g[np.uintp(k)])
 
 
 @njit(cache=True, **_JIT)
