@@ -253,7 +253,9 @@ def test_an_element_alone_gives_the_bits_it_gives_in_an_array(dtype, pw, s, weig
     for i in range(LAYOUT_N):
         one_loss, one_grad = np.empty(1, dtype), (np.empty(1, dtype) if with_grad else None)
         one_w = None if w is None else w[i : i + 1]
-        bce_with_logits_elementwise(z[i : i + 1], y[i : i + 1], one_w, one_loss, one_grad, pw, s, 1.0)
+        bce_with_logits_elementwise(
+            z[i : i + 1], y[i : i + 1], one_w, one_loss, one_grad, pw, s, 1.0
+        )
         assert one_loss.tobytes() == loss[i : i + 1].tobytes(), f"loss of element {i}"
         if with_grad:
             assert one_grad.tobytes() == grad[i : i + 1].tobytes(), f"gradient of element {i}"
