@@ -332,3 +332,33 @@ def test_a_forked_child_runs_the_block_threads_again():
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("the forked child hung on the block threads")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    height=st.integers(1, 60),
+    row_bytes=st.integers(1, 5000),
+    parts=st.integers(1, 4),
+    block_bytes=st.integers(1, 50_000),
+)
+def test_blocks_cover_every_row_once_in_balanced_shares(n, height, row_bytes, parts, block_bytes):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv, "BLOCK_BYTES", block_bytes)
+        blocks = conv._blocks(n, height, row_bytes, parts)
+    flat = conv._flat(blocks)
+    covered = np.zeros((n, height), int)
+    for images, rows in flat:
+        covered[images, rows] += 1
+    assert np.all(covered == 1)
+    sizes = [(i.stop - i.start) * (r.stop - r.start) for i, r in flat]
+    # Within the budget, unless one row alone is over it.
+    assert max(sizes) == 1 or max(sizes) * row_bytes <= block_bytes
+    # Equal shares but for the last one: of images, or of the rows of each image.
+    chunks = [i.stop - i.start for i, _ in blocks]
+    assert len(set(chunks[:-1])) <= 1 and chunks[-1] <= chunks[0]
+    for _, row_blocks in blocks:
+        lengths = [r.stop - r.start for r in row_blocks]
+        assert len(set(lengths[:-1])) <= 1 and lengths[-1] <= lengths[0]
+    if n * height >= parts:  # a share for every thread
+        assert len(flat) >= parts

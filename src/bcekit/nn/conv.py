@@ -42,19 +42,32 @@ BLOCK_BYTES = 4 * 2**20
 
 
 def _blocks(n: int, height: int, row_bytes: int, parts: int = 1) -> list[tuple[slice, list[slice]]]:
-    """Image chunks of ``n`` images of ``height`` rows, each with its blocks of rows, of about
-    BLOCK_BYTES of columns when a row's columns take ``row_bytes`` (less when that would give
-    fewer than ``parts`` blocks).
+    """Image chunks of ``n`` images of ``height`` rows, each with its blocks of rows, of at
+    most about BLOCK_BYTES of columns when a row's columns take ``row_bytes``.
 
     Small images go several to a block (all their rows); a large image is split into blocks
     of rows. Either way a block ``out[images, rows]`` of an ``(n, height, ...)`` array is
-    contiguous.
+    contiguous. The blocks are of equal size as far as whole images (rows) allow, and there
+    are a multiple of ``parts`` of them where there is enough work, so that each of ``parts``
+    threads gets its share.
     """
-    budget = min(BLOCK_BYTES, -(-n * height * row_bytes // parts))
-    rows = min(height, max(1, budget // row_bytes))
-    images = max(1, budget // (row_bytes * height)) if rows == height else 1
+    image_bytes = height * row_bytes
+    if image_bytes <= BLOCK_BYTES and n >= parts:
+        count = _share_count(n, max(1, BLOCK_BYTES // image_bytes), parts)
+        images = -(-n // count)
+        return [(slice(i, min(i + images, n)), [slice(0, height)]) for i in range(0, n, images)]
+    # Fewer images than parts: each image's rows give it its shares.
+    count = _share_count(height, max(1, BLOCK_BYTES // row_bytes), -(-parts // n))
+    rows = -(-height // count)
     row_blocks = [slice(p, min(p + rows, height)) for p in range(0, height, rows)]
-    return [(slice(i, min(i + images, n)), row_blocks) for i in range(0, n, images)]
+    return [(slice(i, i + 1), row_blocks) for i in range(n)]
+
+
+def _share_count(units: int, most: int, parts: int) -> int:
+    """How many blocks to cut ``units`` into: enough for at most ``most`` units each, rounded
+    up to a multiple of ``parts`` (but never more blocks than units)."""
+    count = -(-units // most)
+    return min(units, -(-count // parts) * parts)
 
 
 def _flat(blocks: list[tuple[slice, list[slice]]]) -> list[tuple[slice, slice]]:
@@ -274,13 +287,15 @@ class Conv2D(Layer):
             return self._grads_by_taps(g, w_grad)
 
         def weight_grad(part: int, blocks: list[tuple[slice, slice]]) -> np.ndarray:
-            total = np.zeros_like(w_grad)
+            # (∂L/∂W)ᵀ = Gᵀ·cols: with few output channels BLAS runs this product about
+            # 1.5x faster than colsᵀ·G.
+            total = np.zeros(w_grad.shape[::-1], w_grad.dtype)
             for images, rows in blocks:
-                total += self._columns(images, rows, part).T @ g[images, rows].reshape(-1, co)
+                total += g[images, rows].reshape(-1, co).T @ self._columns(images, rows, part)
             return total
 
         for partial in run_in_parts(weight_grad, _flat(self._blocks(parts()))):
-            w_grad += partial
+            w_grad += partial.T
         if not self.input_grad:
             return None
         if k == 1:
