@@ -154,3 +154,28 @@ def test_torch_input_matches_numpy_input():
     np.testing.assert_allclose(grad.numpy(), np_grad, rtol=1e-12, atol=1e-15)
     with pytest.raises(TypeError, match=r"logits and targets come from different array libraries"):
         binary_cross_entropy_with_logits(z, y.numpy())
+
+
+bce = binary_cross_entropy_with_logits
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda z, y, meta: bce(z, meta(y)), "targets"),
+        (lambda z, y, meta: bce(z, y, weight=meta(y)), "weight"),
+        (lambda z, y, meta: bce(z, y, pos_weight=meta(y)), "pos_weight"),
+        (lambda z, y, meta: bce(z, y, mask=meta(y > 0)), "mask"),
+        (lambda z, y, meta: SigmoidFocalLoss()(z, meta(y)), "targets"),
+        (lambda z, y, meta: softmax_cross_entropy_value_and_grad(z, meta(y)), "targets"),
+    ],
+    ids=["targets", "weight", "pos_weight", "mask", "focal", "softmax"],
+)  # fmt: skip
+def test_an_operand_on_another_device_is_named(call, name):
+    """A tensor on another device than the logits (here torch's ``meta`` device, which every
+    build has) is refused by name, before torch's own device error."""
+    z, y, _ = _batch(torch.float32)
+    with pytest.raises(
+        ValueError, match=rf"^{name} must be on the device of logits \(cpu\); got an array on meta"
+    ):
+        call(z, y, lambda t: t.to("meta"))

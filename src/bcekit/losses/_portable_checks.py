@@ -123,6 +123,7 @@ def operand_array(
     if isinstance(x, bool | int | float):
         return xp.asarray(float(x), dtype=like.dtype, device=device(like))
     arr = xp.asarray(x)
+    check_device(arr, name, like, of)
     if not xp.isdtype(arr.dtype, REAL_KINDS):
         expected = "have a real numeric dtype (bool, integer or float)"
         raise invalid(name, expected, dtype_name(arr.dtype))
@@ -146,16 +147,29 @@ def operand(
     return arr
 
 
-def as_mask(xp: ModuleType, mask: Any, shape: tuple[int, ...], of: str) -> Any:
-    """A boolean mask broadcasting to ``shape`` (True = counted), or None."""
+def check_device(arr: Any, name: str, like: Any, of: str) -> None:
+    """Raise unless ``arr`` is on ``like``'s device (a CPU tensor beside CUDA logits, say)."""
+    from array_api_compat import device
+
+    if device(arr) != device(like):
+        expected = f"be on the device of {of} ({device(like)})"
+        raise invalid(name, expected, f"an array on {device(arr)}")
+
+
+def as_mask(
+    xp: ModuleType, mask: Any, like: Any, of: str, shape: tuple[int, ...] | None = None
+) -> Any:
+    """A boolean mask on ``like``'s device broadcasting to ``shape`` (``like``'s by default;
+    True = counted), or None."""
     if mask is None:
         return None
     mask = xp.asarray(mask)
+    check_device(mask, "mask", like, of)
     if mask.dtype != xp.bool:
         raise invalid(
             "mask", "be a boolean array (True = counted)", f"dtype {dtype_name(mask.dtype)}"
         )
-    _check_broadcast(mask, "mask", shape, of)
+    _check_broadcast(mask, "mask", like.shape if shape is None else shape, of)
     return mask
 
 
@@ -178,7 +192,7 @@ def binary_inputs(
     weight = None if weight is None else operand_array(xp, weight, "weight", arr, name)
     if pos_weight is not None:
         pos_weight = operand_array(xp, pos_weight, "pos_weight", arr, name)
-    mask = as_mask(xp, mask, arr.shape, name)
+    mask = as_mask(xp, mask, arr, name)
     has_inf, *_ = check_values(
         xp,
         ValueCheck(arr, name, None if allow_inf else 0.0, None if allow_inf else 1.0, allow_inf),

@@ -23,7 +23,7 @@ from bcekit.losses._validation import BinaryInputs, _check_broadcast, check_scal
 def _drop_ignored(xp: ModuleType, a: SimpleNamespace, ignore_value: float | None) -> Pair:
     """:func:`bcekit.losses._pixels.drop_ignored` in ``xp``: ``(targets, mask)``."""
     shape = a.pred.shape
-    mask = as_mask(xp, a.mask, shape, "logits")
+    mask = as_mask(xp, a.mask, a.pred, "logits")
     targets = a.targets if isinstance(a.targets, bool | int | float) else xp.asarray(a.targets)
     if ignore_value is None or isinstance(targets, bool | int | float):
         return targets, mask

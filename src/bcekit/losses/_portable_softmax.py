@@ -20,6 +20,7 @@ from bcekit.losses._portable_checks import (
     accumulator,
     as_float,
     as_mask,
+    check_device,
     check_values,
     dtype_name,
     host_floats,
@@ -41,6 +42,7 @@ def _targets(xp: ModuleType, targets: Any, z: Any, axis: int) -> Any:
     from array_api_compat import device
 
     arr = xp.asarray(targets)
+    check_device(arr, "targets", z, "logits")
     rows, n_classes = z.shape[:-1], z.shape[-1]
     if arr.shape == rows and xp.isdtype(arr.dtype, "integral"):
         if math.prod(rows):
@@ -104,7 +106,7 @@ def softmax_ce(xp: ModuleType, a: SimpleNamespace) -> Pair:
     check_not_empty(math.prod(rows), arr.shape, "logits", reduction)
     y = smooth(_targets(xp, a.targets, z, axis), s, n_classes)
     w = None if a.weight is None else operand(xp, a.weight, "weight", z, "row losses", shape=rows)
-    m = as_mask(xp, a.mask, rows, "row losses")
+    m = as_mask(xp, a.mask, z, "row losses", shape=rows)
     loss, grad = _rows(xp, _finite_rows(xp, z) if has_inf else z, y, a.need_grad)
     value, factor = reduce(xp, loss, weight=w, mask=m, reduction=reduction, finite=not has_inf)
     if grad is None:
