@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -68,7 +69,11 @@ def compare(
     """Time several callables round-robin (one call of each per round) after a warm-up.
 
     Interleaving spreads transient load from other processes over all contenders, so their
-    ratios are fairer than with one contender timed after another.
+    ratios are fairer than with one contender timed after another. The order is shuffled
+    after every round (seeded, so runs repeat it): a call runs slower after some neighbours
+    than after others (on the 2-core VM the fused kernel took 9 ms after the value-only call
+    and 6 ms after the public call, in the same buffers), and a fixed order would charge that
+    to one contender in every round.
 
     Parameters
     ----------
@@ -94,13 +99,17 @@ def compare(
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns)
+    shuffle = random.Random(0).shuffle
     for _ in range(repeat):
-        for name, fn in fns.items():
+        for name in order:
+            fn = fns[name]
             if pause:
                 time.sleep(pause)
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+        shuffle(order)
     return {name: Timing(min(t), statistics.median(t)) for name, t in times.items()}
 
 
@@ -179,7 +188,7 @@ print("\n" + json.dumps({"first": first, "later": out, "report": report}))
 _STARTED_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 
 
-def _child_environment() -> dict[str, str]:
+def child_environment() -> dict[str, str]:
     """The environment the benchmarks were started with, bcekit and the benchmarks importable.
 
     A fresh process measures what a user gets, so it does not inherit the PASSIVE OpenMP wait
@@ -238,7 +247,7 @@ def fresh_process(
     """
     if repeat < 1 or steady < 1:
         raise ValueError(f"repeat and steady must be >= 1; got {repeat} and {steady}")
-    env = _child_environment()
+    env = child_environment()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in calls}
     for _ in range(repeat):
         for name, spec in calls.items():

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from typing import Any
 
-from benchmarks._common import _child_environment, console, load_average, table
+from benchmarks._common import child_environment, console, load_average, table
 
 N_TRAIN, N_TEST, SIZE, THREADS = 400, 200, 48, 2
 ROUNDS = 3
@@ -68,7 +68,7 @@ def _one(who: str, name: str, seed: int) -> dict[str, Any]:
         input=json.dumps(spec),
         capture_output=True,
         text=True,
-        env=_child_environment(),
+        env=child_environment(),
         timeout=1200,
         check=False,
     )
