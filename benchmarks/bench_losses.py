@@ -26,7 +26,6 @@ wait policy of a shared machine.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
