@@ -107,3 +107,39 @@ def test_a_short_fit_in_a_fresh_process_runs_without_numba_and_agrees():
     loaded, *curve = namespace["result"]
     assert loaded  # this process fitted on the compiled kernels
     np.testing.assert_allclose([float(v) for v in out[1:]], curve, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_label_path_gives_the_bits_of_the_general_ufunc_path(
+    monkeypatch, bce_batch_objective, dtype, weighted
+):
+    monkeypatch.setattr(_training, "kernels_pay", lambda size, planned_batches=0: False)
+    rng = np.random.default_rng(2)
+    n = 257
+    z = (rng.standard_normal((n, 1)) * 6).astype(dtype)
+    z[:6] = [[90.0], [-90.0], [0.0], [-0.0], [17.0], [-17.0]]
+    y = rng.integers(0, 2, (n, 1)).astype(dtype)
+    y[:6] = [[1.0], [1.0], [0.0], [1.0], [0.0], [1.0]]
+    w = rng.uniform(0.0, 3.0, (n, 1)).astype(dtype) if weighted else None
+    objective = bce_batch_objective(None, 0.0)
+    value, grad = objective.value_and_grad(z, y, weight=w)
+    objective.label_targets = True
+    label_value, label_grad = objective.value_and_grad(z, y, weight=w)
+    assert objective._kernels is None  # both ran on the ufuncs
+    assert label_value == value
+    assert label_grad.dtype == dtype
+    np.testing.assert_array_equal(label_grad, grad)
+
+
+def test_the_label_path_is_left_for_pos_weight_and_smoothing(monkeypatch, bce_batch_objective):
+    monkeypatch.setattr(_training, "kernels_pay", lambda size, planned_batches=0: False)
+    monkeypatch.setattr(
+        BatchObjective, "_ufunc_label_bce", lambda *args: pytest.fail("label path taken")
+    )
+    z, y = np.linspace(-3.0, 3.0, 8).reshape(-1, 1), np.ones((8, 1))
+    for pos_weight, label_smoothing in ((2.0, 0.0), (None, 0.1)):
+        objective = bce_batch_objective(pos_weight, label_smoothing)
+        objective.label_targets = True
+        value, _ = objective.value_and_grad(z, y)
+        assert np.isfinite(value)

@@ -208,6 +208,7 @@ def fit_minibatch(
         l2,
         per_batch=False,
         planned_batches=model.max_iter * -(-n // batch),
+        label_targets=True,
     )
     params = [layer.weight, layer.bias] if model.fit_intercept else [layer.weight]
     optimizer = (Adam if model.solver == "adam" else SGD)(params, model.learning_rate)

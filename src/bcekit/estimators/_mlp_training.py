@@ -178,6 +178,7 @@ class MLPTraining:
                 self.alpha,
                 per_batch=True,
                 planned_batches=self.max_iter * -(-n_samples // batch),
+                label_targets=True,
             ),
             optimizer,
             batch_size=batch,

@@ -58,6 +58,9 @@ class BatchObjective:
     planned_batches : int, default 0
         The most batches the fit will run (epochs × batches per epoch), for
         :func:`kernels_pay`: a long fit loads the compiled kernels from its first batch.
+    label_targets : bool, default False
+        Every target is exactly 0 or 1 (encoded class labels), which lets the ufunc path
+        compute BCE from one ``log_expit`` and one ``expit`` (:meth:`_ufunc_label_bce`).
     """
 
     reduction = "weighted_mean"
@@ -70,12 +73,14 @@ class BatchObjective:
         *,
         per_batch: bool,
         planned_batches: int = 0,
+        label_targets: bool = False,
     ) -> None:
         self.loss = loss
         self.matrices = matrices
         self.alpha = float(alpha)
         self.per_batch = per_batch
         self.planned_batches = int(planned_batches)
+        self.label_targets = bool(label_targets)
         self._bce = _uniform_bce(loss)
         self._kernels: tuple[Any, Any] | None = None  # imported on first use (Numba)
 
@@ -170,6 +175,8 @@ class BatchObjective:
         relative accuracy in both tails, and the sum is accumulated in float64.
         """
         pos_weight, label_smoothing = self._bce
+        if self.label_targets and pos_weight == 1.0 and label_smoothing == 0.0:
+            return self._ufunc_label_bce(logits, targets, weight, total)
         dtype = logits.dtype.type
         y = smooth_targets(targets, label_smoothing, 2)
         pw_y = y if pos_weight == 1.0 else y * dtype(pos_weight)
@@ -185,6 +192,32 @@ class BatchObjective:
         term = expit(flipped, out=term)
         term *= pw_y
         grad -= term
+        if weight is not None:
+            loss *= weight
+            grad *= weight
+        grad *= dtype(1.0 / total)
+        return -float(np.sum(loss, dtype=np.float64)) / total, grad
+
+    @staticmethod
+    def _ufunc_label_bce(
+        logits: np.ndarray, targets: np.ndarray, weight: np.ndarray | None, total: float
+    ) -> tuple[float, np.ndarray]:
+        r""":meth:`_ufunc_bce` for targets that are all 0 or 1, with neither ``pos_weight``
+        nor smoothing: half the ufunc calls, the same bits.
+
+        .. math:: σ_i = 1 - 2 y_i = ±1, \qquad ℓ = -\log σ(-σ_i z), \qquad
+                  ∂ℓ/∂z = σ_i\,σ(σ_i z)
+
+        the one term of :meth:`_ufunc_bce` whose factor is 1 (the other is multiplied by 0
+        there and, every logit being finite, adds exactly 0).
+        """
+        dtype = logits.dtype.type
+        sign = np.multiply(targets, dtype(-2.0))
+        sign += dtype(1.0)
+        flipped = np.multiply(sign, logits)  # z where y = 0, -z where y = 1
+        grad = expit(flipped)
+        grad *= sign
+        loss = log_expit(np.negative(flipped, out=flipped))
         if weight is not None:
             loss *= weight
             grad *= weight
