@@ -53,21 +53,25 @@ def _blocks(n: int, height: int, row_bytes: int, parts: int = 1) -> list[tuple[s
     """
     image_bytes = height * row_bytes
     if image_bytes <= BLOCK_BYTES and n >= parts:
-        count = _share_count(n, max(1, BLOCK_BYTES // image_bytes), parts)
-        images = -(-n // count)
+        images = _block_size(n, max(1, BLOCK_BYTES // image_bytes), parts)
         return [(slice(i, min(i + images, n)), [slice(0, height)]) for i in range(0, n, images)]
     # Fewer images than parts: each image's rows give it its shares.
-    count = _share_count(height, max(1, BLOCK_BYTES // row_bytes), -(-parts // n))
-    rows = -(-height // count)
+    rows = _block_size(height, max(1, BLOCK_BYTES // row_bytes), -(-parts // n))
     row_blocks = [slice(p, min(p + rows, height)) for p in range(0, height, rows)]
     return [(slice(i, i + 1), row_blocks) for i in range(n)]
 
 
-def _share_count(units: int, most: int, parts: int) -> int:
-    """How many blocks to cut ``units`` into: enough for at most ``most`` units each, rounded
-    up to a multiple of ``parts`` (but never more blocks than units)."""
+def _block_size(units: int, most: int, parts: int) -> int:
+    """Units per block when ``units`` are cut into blocks of equal size (the last one
+    smaller): at most ``most``, for a number of blocks rounded up to a multiple of ``parts``,
+    and at least ``parts`` blocks where there are that many units (rounding the size up
+    could leave fewer: 4 units in 3 blocks of 2)."""
     count = -(-units // most)
-    return min(units, -(-count // parts) * parts)
+    count = min(units, -(-count // parts) * parts)
+    size = -(-units // count)
+    if units >= parts and -(-units // size) < parts:
+        size = units // parts
+    return size
 
 
 def _flat(blocks: list[tuple[slice, list[slice]]]) -> list[tuple[slice, slice]]:
