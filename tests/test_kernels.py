@@ -262,6 +262,30 @@ def test_an_element_alone_gives_the_bits_it_gives_in_an_array(dtype, pw, s, weig
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("soft", [False, True])
+def test_default_constants_loop_gives_the_general_loops_bits(dtype, weighted, soft):
+    # pos_weight 1 without smoothing runs a loop compiled without the four constants; the
+    # general loop, given the constants those defaults fold to, must give the same bits.
+    rng = np.random.default_rng(8)
+    z, y, w = _random_problem(rng, LAYOUT_N, dtype, soft=soft)
+    z[:6] = [0.0, -0.0, np.inf, -np.inf, 90.0, -90.0]
+    y[:6] = [-0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    w = w if weighted else None
+    f = np.dtype(dtype).type
+    general = (f(1.0), f(0.0), f(1.0), f(0.0))
+    assert K.fold_constants(f, 1.0, 0.0) == (None, None, None, None)
+    assert K.fold_constants(f, 1.0, 0.1) != (None, None, None, None)
+    results = []
+    for constants in ((None, None, None, None), general):
+        loss, grad = np.empty_like(z), np.empty_like(z)
+        bits = y.view(np.uint64 if dtype == np.float64 else np.uint32)
+        total, top = K._span(z, y, bits, w, loss, grad, *constants, f(0.5), 0, LAYOUT_N)
+        results.append((loss.tobytes(), grad.tobytes(), total, top))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("gap", [0, 5, 19])
 def test_outputs_next_to_the_inputs_give_the_same_bits(dtype, gap):
     # Outputs a few bytes after the logits can make LLVM's run-time overlap check send the

@@ -194,17 +194,34 @@ _log1p_unit_f32 = _make_log1p_unit(_HALF_32, _TWO_32, _LN2_32, _ZERO_32, _LOG_CO
 
 # ---------------------------------------------------------------------------------------------
 # One element: (loss, dloss/dz) from z, y and per-call constants
-# pk = pw (1 - s), ph = pw s / 2, keep = 1 - s, half_s = s / 2.
+# pk = pw (1 - s), ph = pw s / 2, keep = 1 - s, half_s = s / 2, or all four None for pw = 1 and
+# s = 0: then the factors are y and 1 - y themselves (what the two fused multiply-adds give for
+# those constants, bit for bit), and the loop is compiled without them.
 # ---------------------------------------------------------------------------------------------
-def _make_elem(one, zero, exp_neg, log1p_unit):
+def fold_constants(
+    dtype: type, pos_weight: float, label_smoothing: float
+) -> tuple[object, object, object, object]:
+    """``(pk, ph, keep, half_s)`` in the float type ``dtype``, or four None for the defaults."""
+    if pos_weight == 1.0 and label_smoothing == 0.0:
+        return None, None, None, None
+    keep = 1.0 - label_smoothing
+    half_s = 0.5 * label_smoothing
+    return dtype(pos_weight * keep), dtype(pos_weight * half_s), dtype(keep), dtype(half_s)
+
+
+def _make_elem(one, zero, exp_neg, log1p_unit, plain):
     def elem(z, y, pk, ph, keep, half_s):
         a = abs(z)
         e = exp_neg(a)  # exp(-|z|)
         soft = log1p_unit(e)  # softplus(-|z|)
         sig = one / (one + e)  # sigmoid(|z|)
         esig = e * sig  # sigmoid(-|z|)
-        c1 = _fma(y, pk, ph)  # pw * y'
-        c0 = _fma(one - y, keep, half_s)  # 1 - y', without cancellation
+        if plain:  # a constant of the closure: LLVM folds the branch away
+            c1 = y
+            c0 = one - y
+        else:
+            c1 = _fma(y, pk, ph)  # pw * y'
+            c0 = _fma(one - y, keep, half_s)  # 1 - y', without cancellation
         pos = z >= 0
         lin = (c0 if pos else c1) * a
         lin = lin if lin > zero else zero  # 0 * inf -> 0: the limit where the factor is 0
@@ -216,8 +233,12 @@ def _make_elem(one, zero, exp_neg, log1p_unit):
 
 
 _ELEM = {
-    64: _make_elem(1.0, 0.0, _exp_neg_f64, _log1p_unit_f64),
-    32: _make_elem(_ONE_32, _ZERO_32, _exp_neg_f32, _log1p_unit_f32),
+    (bits, plain): _make_elem(one, zero, exp_neg, log1p_unit, plain)
+    for bits, one, zero, exp_neg, log1p_unit in (
+        (64, 1.0, 0.0, _exp_neg_f64, _log1p_unit_f64),
+        (32, _ONE_32, _ZERO_32, _exp_neg_f32, _log1p_unit_f32),
+    )
+    for plain in (False, True)
 }
 
 
@@ -229,7 +250,7 @@ def _bce_elem(z, y, pk, ph, keep, half_s):
 @overload(_bce_elem, jit_options=_JIT, inline="always")
 def _bce_elem_impl(z, y, pk, ph, keep, half_s):
     if isinstance(z, types.Float):
-        return _ELEM[z.bitwidth]
+        return _ELEM[z.bitwidth, isinstance(pk, types.NoneType)]
     return None
 
 
@@ -373,9 +394,7 @@ def logistic_dense(
     Rows are split into one contiguous range per Numba thread when ``X`` is large.
     """
     f = X.dtype.type
-    keep = 1.0 - label_smoothing
-    half_s = 0.5 * label_smoothing
-    consts = (f(pos_weight * keep), f(pos_weight * half_s), f(keep), f(half_s))
+    consts = fold_constants(f, pos_weight, label_smoothing)
     n, d = X.shape
     threads = get_num_threads()
     if threads > 1 and n * max(d, 1) >= _PARALLEL_MIN_SIZE and n >= 2 * _TILE:

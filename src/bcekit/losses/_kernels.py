@@ -47,6 +47,7 @@ from bcekit.losses._compiled import (
     _logistic_rows,  # noqa: F401 - the tests of bcekit.losses.linear call it from here
     _run_parallel,
     _span,
+    fold_constants,
     logistic_dense,
 )
 
@@ -112,21 +113,8 @@ def _launch(
             _check_array(name, arr, z.dtype, n)
     pos_weight, label_smoothing = check_constants(pos_weight, label_smoothing)
     f = z.dtype.type
-    keep = 1.0 - label_smoothing
-    half_s = 0.5 * label_smoothing
-    args = (
-        z,
-        targets,
-        targets.view(bits),
-        weight,
-        loss_out,
-        grad_out,
-        f(pos_weight * keep),
-        f(pos_weight * half_s),
-        f(keep),
-        f(half_s),
-        f(scale),
-    )
+    constants = fold_constants(f, pos_weight, label_smoothing)
+    args = (z, targets, targets.view(bits), weight, loss_out, grad_out, *constants, f(scale))
     if n >= _PARALLEL_MIN_SIZE:
         total, top = _run_parallel(*args)
     else:
