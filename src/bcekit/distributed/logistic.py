@@ -102,7 +102,7 @@ class DistributedLogisticObjective:
     sample_weight : array-like, shape (n_samples,), optional
     positive_label : object, optional
         When given, ``y`` holds class labels and the target of a row is 1 where its label
-        equals ``positive_label``, else 0 (encoded block by block as it is read).
+        equals ``positive_label``, else 0 (encoded once, as the blocks are persisted).
     pos_weight, label_smoothing, fit_intercept
         As in :func:`bcekit.losses.linear.logistic_objective`.
 
@@ -139,13 +139,15 @@ class DistributedLogisticObjective:
         import dask
 
         X, y, sample_weight = as_row_blocks(X, y, sample_weight)
+        if positive_label is not None:
+            # Encoded once, as the blocks are persisted: not again on every call.
+            y = (y == positive_label).astype(X.dtype)
         # Holding the persisted collections keeps their blocks alive on the workers.
         self._persisted = dask.persist(X, y, sample_weight)
         X, y, sample_weight = self._persisted
         self.shape = X.shape
         self.dtype = X.dtype
         self._sum = BlockSum([X, y, sample_weight])
-        self._positive = positive_label
         self._options = {
             "pos_weight": pos_weight,
             "label_smoothing": label_smoothing,
@@ -157,20 +159,15 @@ class DistributedLogisticObjective:
         """The data term and its gradient at ``(coef, intercept)``, in one distributed pass."""
         coef = np.asarray(coef, dtype=self.dtype)
         params = ship((coef, float(intercept)), params_nbytes(coef))
-        value, grad_coef, grad_intercept = self._sum(
-            _block_objective, params, self._positive, self._options
-        )
+        value, grad_coef, grad_intercept = self._sum(_block_objective, params, self._options)
         self.n_calls += 1
         return float(value), np.asarray(grad_coef, dtype=np.float64), float(grad_intercept)
 
 
-def _block_objective(X, y, sample_weight, index, params, positive, options) -> tuple:
-    """One block's ``(Σ sℓ, ∂/∂w, ∂/∂b)`` (on a worker; ``index`` is unused); labels equal
-    to ``positive`` are the positives when it is not None."""
+def _block_objective(X, y, sample_weight, index, params, options) -> tuple:
+    """One block's ``(Σ sℓ, ∂/∂w, ∂/∂b)`` (on a worker; ``index`` is unused)."""
     from bcekit.losses.linear import logistic_objective
 
     coef, intercept = params
-    if positive is not None:
-        y = (y == positive).astype(X.dtype)
     with one_thread():
         return logistic_objective(X, y, coef, intercept, sample_weight=sample_weight, **options)
