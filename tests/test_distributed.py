@@ -148,6 +148,40 @@ def test_lost_worker_does_not_change_the_result(dask_client):
     np.testing.assert_allclose(after[1], before[1], rtol=1e-12)
 
 
+def test_labels_are_encoded_where_the_blocks_are_held(dask_client):
+    """Class labels with ``positive_label``: the targets are ``labels == positive_label``,
+    encoded once per block by its holder, and a call still runs no task."""
+    X, y, sw = _logistic_data(12_000, 4, seed=5)
+    labels = np.where(y == 1.0, "yes", "no").astype(object)
+    objective = chunked_objective(X, labels, 2500, sw, positive_label="yes")
+    coef = np.array([0.4, -0.3, 0.2, -0.1])
+    with distributed.get_task_stream(dask_client) as stream:
+        first = objective(coef, 0.1)
+        second = objective(coef, 0.1)
+    assert stream.data == []
+    assert_equals_kernel(first, X, y, coef, 0.1, sample_weight=sw)
+    assert first[0] == second[0]
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_lost_worker_with_labels_still_encodes_them(dask_client):
+    """After a worker is lost the call runs as tasks, which encode the labels themselves."""
+    X, y, _ = _logistic_data(10_000, 3, seed=6)
+    objective = chunked_objective(X, y.astype(np.int64) + 3, 2000, positive_label=4)
+    coef = np.array([0.2, 0.1, -0.3])
+    before = objective(coef, 0.0)
+    assert_equals_kernel(before, X, y, coef, 0.0)
+    victim = next(iter(dask_client.scheduler_info()["workers"]))
+    try:
+        dask_client.run(os._exit, 1, workers=[victim])
+    except Exception:  # the worker dies before it can answer
+        pass
+    after = objective(coef, 0.0)
+    assert objective._sum._holders == []  # the fallback path ran
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-12)
+    np.testing.assert_allclose(after[1], before[1], rtol=1e-12)
+
+
 def test_public_loss_delegates_dask_input_lazily(chunked):
     from bcekit.losses import (
         binary_cross_entropy_with_logits as public,

@@ -77,9 +77,19 @@ def _blocks_of(array: Any) -> list[Any]:
     return [row[0] if isinstance(row, list) else row for row in rows]
 
 
-def _group_sum(func: Callable, blocks: list[tuple], indices: list[int], args: tuple) -> tuple:
-    """``Σ func(*block, index, *args)`` over the blocks of one task (on a worker)."""
+def _group_sum(
+    func: Callable, blocks: list[tuple], indices: list[int], args: tuple, prepare: Any = None
+) -> tuple:
+    """``Σ func(*block, index, *args)`` over the blocks of one task (on a worker), each block
+    passed through ``prepare`` first when it is given."""
+    if prepare is not None:
+        blocks = [prepare(*block) for block in blocks]
     return _add(*(func(*block, index, *args) for block, index in zip(blocks, indices, strict=True)))
+
+
+def _block_call(func: Callable, prepare: Any, block: tuple, index: int, args: tuple) -> tuple:
+    """``func(*prepare(*block), index, *args)`` (``prepare`` None: the block as it is)."""
+    return func(*(block if prepare is None else prepare(*block)), index, *args)
 
 
 def _same(block: Any) -> Any:
@@ -97,14 +107,17 @@ class _Holder:
     """A Dask actor: one share of row blocks, kept on its worker, summed over on request.
 
     Built on the worker as a task whose arguments are the blocks' futures, so it holds the
-    worker's own arrays (no copy). :meth:`sum` runs :func:`_group_sum` on one of the worker's
-    task threads, leaving the worker's event loop free.
+    worker's own arrays (no copy), or what ``prepare`` makes of them, once. :meth:`sum` runs
+    :func:`_group_sum` on one of the worker's task threads, leaving the worker's event loop
+    free.
     """
 
-    def __init__(self, blocks: list[tuple], indices: list[int]) -> None:
+    def __init__(self, blocks: list[tuple], indices: list[int], prepare: Any = None) -> None:
         from distributed import get_worker
 
         self._worker = get_worker()
+        if prepare is not None:
+            blocks = [prepare(*block) for block in blocks]
         self._blocks, self._indices = blocks, indices
 
     async def sum(self, func: Callable, args: tuple) -> tuple | None:
@@ -130,6 +143,10 @@ class BlockSum:
     arrays : list of dask arrays or None
         Persisted, chunked alike along rows (one chunk across columns); a None stands for a
         missing operand and reaches ``func`` as None.
+    prepare : callable, optional
+        ``prepare(*block) -> block``: what ``func`` receives instead of a block's arrays (an
+        encoding of its labels, say). A holder runs it once per block and keeps the result;
+        the fallback paths run it on every call.
 
     Attributes
     ----------
@@ -143,10 +160,11 @@ class BlockSum:
     The holders hold references to their blocks' arrays until this object is released.
     """
 
-    def __init__(self, arrays: list[Any]) -> None:
+    def __init__(self, arrays: list[Any], prepare: Callable | None = None) -> None:
         present = [a for a in arrays if a is not None]
         n_blocks = present[0].numblocks[0]
         self._client = active_client()
+        self._prepare = prepare
         self._pending: list[Any] = []
         self._holders: list[tuple[Any, Any]] = []
         self.plan: list[tuple[str, list[int]]] = []
@@ -207,6 +225,7 @@ class BlockSum:
                 _Holder,
                 [self._blocks[i] for i in share],
                 share,
+                self._prepare,
                 actor=True,
                 workers=[worker],
                 allow_other_workers=True,
@@ -244,7 +263,7 @@ class BlockSum:
             from dask import delayed
 
             parts = [
-                delayed(func, pure=False)(*block, index, *args)
+                delayed(_block_call, pure=False)(func, self._prepare, block, index, args)
                 for index, block in enumerate(self._blocks)
             ]
             return tree_sum(parts).compute()
@@ -256,6 +275,7 @@ class BlockSum:
                 [self._blocks[i] for i in share],
                 share,
                 args,
+                self._prepare,
                 pure=False,
                 workers=[worker],
                 allow_other_workers=True,

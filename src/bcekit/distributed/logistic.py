@@ -13,6 +13,7 @@ one distributed pass per L-BFGS evaluation:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -102,7 +103,7 @@ class DistributedLogisticObjective:
     sample_weight : array-like, shape (n_samples,), optional
     positive_label : object, optional
         When given, ``y`` holds class labels and the target of a row is 1 where its label
-        equals ``positive_label``, else 0 (encoded once, as the blocks are persisted).
+        equals ``positive_label``, else 0 (encoded once per block, where it is held).
     pos_weight, label_smoothing, fit_intercept
         As in :func:`bcekit.losses.linear.logistic_objective`.
 
@@ -139,15 +140,15 @@ class DistributedLogisticObjective:
         import dask
 
         X, y, sample_weight = as_row_blocks(X, y, sample_weight)
-        if positive_label is not None:
-            # Encoded once, as the blocks are persisted: not again on every call.
-            y = (y == positive_label).astype(X.dtype)
         # Holding the persisted collections keeps their blocks alive on the workers.
         self._persisted = dask.persist(X, y, sample_weight)
         X, y, sample_weight = self._persisted
         self.shape = X.shape
         self.dtype = X.dtype
-        self._sum = BlockSum([X, y, sample_weight])
+        encode = None
+        if positive_label is not None:
+            encode = functools.partial(_encode_labels, positive=positive_label, dtype=X.dtype)
+        self._sum = BlockSum([X, y, sample_weight], prepare=encode)
         self._options = {
             "pos_weight": pos_weight,
             "label_smoothing": label_smoothing,
@@ -162,6 +163,11 @@ class DistributedLogisticObjective:
         value, grad_coef, grad_intercept = self._sum(_block_objective, params, self._options)
         self.n_calls += 1
         return float(value), np.asarray(grad_coef, dtype=np.float64), float(grad_intercept)
+
+
+def _encode_labels(X, y, sample_weight, *, positive: Any, dtype: Any) -> tuple:
+    """A block with its labels ``y`` as targets: 1 where they equal ``positive``, else 0."""
+    return X, (y == positive).astype(dtype), sample_weight
 
 
 def _block_objective(X, y, sample_weight, index, params, options) -> tuple:

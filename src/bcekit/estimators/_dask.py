@@ -159,7 +159,7 @@ def fit_logistic(model: Any, X: Any, y: Any, weights: Any, validation: Any, loop
     data = prepare(model, X, y, weights, kinds=(BINARY,), supported="binary y")
     targets = data.targets
     pos_weight = 1.0 if data.pos_weight is None else float(data.pos_weight)
-    # The objective encodes the labels (y == the second class) as it persists the blocks.
+    # The objective encodes the labels (y == the second class) once per block, where it is held.
     distributed = DistributedLogisticObjective(
         data.X,
         data.labels,
