@@ -216,6 +216,25 @@ def test_callbacks_see_every_hook_in_order_and_can_add_metrics():
     assert type(history.to_dicts()[0]["accuracy"]) is float
 
 
+def test_batch_callbacks_run_under_the_callers_floating_point_error_state():
+    """The steps ignore floating-point warnings (non-finite results are checked explicitly);
+    a callback's own arithmetic is not hidden by that."""
+    X, y = logistic_data(n=20)
+    seen = []
+
+    class Divider(Callback):
+        def on_batch_end(self, trainer, batch, logs):
+            seen.append(np.geterr()["divide"])
+            np.float64(1.0) / np.float64(0.0)
+
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        bce_trainer(linear_model(), batch_size=10, max_epochs=1, callbacks=[Divider()]).fit(X, y)
+    assert seen == ["raise"]
+    with np.errstate(divide="ignore"):
+        bce_trainer(linear_model(), batch_size=10, max_epochs=1, callbacks=[Divider()]).fit(X, y)
+    assert seen == ["raise", "ignore", "ignore"]
+
+
 def test_a_callback_can_stop_training():
     X, y = logistic_data(n=20)
 

@@ -196,7 +196,7 @@ class BatchObjective:
             loss *= weight
             grad *= weight
         grad *= dtype(1.0 / total)
-        return -float(np.sum(loss, dtype=np.float64)) / total, grad
+        return -float(loss.sum(dtype=np.float64)) / total, grad
 
     @staticmethod
     def _ufunc_label_bce(
@@ -222,7 +222,7 @@ class BatchObjective:
             loss *= weight
             grad *= weight
         grad *= dtype(1.0 / total)
-        return -float(np.sum(loss, dtype=np.float64)) / total, grad
+        return -float(loss.sum(dtype=np.float64)) / total, grad
 
 
 def kernels_pay(size: int, planned_batches: int = 0) -> bool:

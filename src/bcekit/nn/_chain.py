@@ -1,26 +1,28 @@
-r"""Dense layers with ReLU (or no) activations between them, run as one compiled step each.
+r"""Dense layers with ReLU (or no) activations between them, run as one step each.
 
 A :class:`~bcekit.nn.Sequential` of ``Dense [→ ReLU | Identity] → … → Dense`` (what
 :func:`~bcekit.nn.mlp` builds for "relu" and "identity" without dropout) spends most of a
 small minibatch step in the Python and NumPy call overhead of its layers: a dozen calls per
 layer around the two matrix products that do the work. :class:`DenseChain` computes the same
-pass with one compiled call per Dense layer in each direction (:mod:`bcekit.nn._chain_loops`):
+pass one Dense layer at a time in each direction:
 
 .. math:: H_l = \mathrm{relu}(H_{l-1} W_l + b_l), \qquad
           ∂L/∂W_l \mathrel{+}= H_{l-1}^\top G_l,\quad ∂L/∂b_l \mathrel{+}= \mathbf 1^\top G_l,
           \quad G_{l-1} = (G_l W_l^\top) \odot 1[H_{l-1} > 0]
 
-It applies when Numba is already loaded (the BCE kernels load it: starting Numba for the
-layers alone would cost more than it saves on a short fit) and the input is a C-contiguous
-2-D array of the model's dtype; otherwise the layers run one by one. The matrix products are
-the same BLAS calls; results agree with the layer-by-layer pass to rounding.
+Once Numba is loaded (the BCE kernels load it: starting Numba for the layers alone would
+cost more than it saves on a short fit), each step is one compiled call
+(:mod:`bcekit.nn._chain_loops`); before that, a few NumPy calls that skip the layers' checks
+and keep no ReLU mask (the derivative is read from the next layer's input, :math:`H_{l-1}`).
+It applies when the input is a C-contiguous 2-D array of the model's dtype; otherwise the
+layers run one by one. The matrix products are the same BLAS calls; results agree with the
+layer-by-layer pass to rounding (the NumPy steps do the layers' operations exactly).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -34,9 +36,11 @@ __all__ = ["DenseChain"]
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-@cache
-def _loops() -> Any:
-    from bcekit.nn import _chain_loops
+def _compiled_loops() -> Any:
+    """:mod:`bcekit.nn._chain_loops` once Numba is loaded, else None (the NumPy steps)."""
+    if "numba" not in sys.modules:
+        return None
+    from bcekit.nn import _chain_loops  # a dictionary look-up once imported
 
     return _chain_loops
 
@@ -79,8 +83,7 @@ class DenseChain:
     def applies(self, x: np.ndarray) -> bool:
         """Whether the compiled pass takes ``x`` (already cast to the model's dtype)."""
         return (
-            "numba" in sys.modules
-            and type(x) is np.ndarray
+            type(x) is np.ndarray
             and x.dtype in _DTYPES
             and x.ndim == 2
             and x.flags.c_contiguous
@@ -93,12 +96,18 @@ class DenseChain:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The logits of ``x``; keeps each layer's input for :meth:`backward`."""
-        forward = _loops().dense_forward
+        loops = _compiled_loops()
         inputs = []
         for dense, relu in self.steps:
-            w = dense.weight.value
+            w, b = dense.weight.value, dense.bias.value
             out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
-            forward(x, w, dense.bias.value, out, relu is not None)
+            if loops is not None:
+                loops.dense_forward(x, w, b, out, relu is not None)
+            else:
+                np.dot(x, w, out)
+                out += b
+                if relu is not None:
+                    np.maximum(out, relu._zero_like(out), out=out)
             dense._x = x
             if relu is not None:
                 relu._shape = None  # its own backward needs its own forward
@@ -117,7 +126,7 @@ class DenseChain:
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         """Accumulate every parameter gradient; return ``∂L/∂x`` (None without input_grad)."""
-        backward = _loops().dense_backward
+        loops = _compiled_loops()
         inputs = self._inputs
         last = self.steps[-1][0]
         check_grad_shape(grad_out, (len(inputs[-1]), last.out_features), last)
@@ -127,13 +136,22 @@ class DenseChain:
             dense = self.steps[i][0]
             x = inputs[i]
             need_gx = i > 0 or dense.input_grad
-            gx = np.empty_like(x) if need_gx else self._empty[dtype]
             if len(dense._ones) != len(x):
                 dense._ones = np.ones(len(x), dtype=dtype)
             relu = i > 0 and self.steps[i - 1][1] is not None
-            backward(
-                x, g, dense.weight.value, dense.weight.grad, dense.bias.grad, dense._ones, gx,
-                relu, need_gx,
-            )  # fmt: skip
+            if loops is not None:
+                gx = np.empty_like(x) if need_gx else self._empty[dtype]
+                loops.dense_backward(
+                    x, g, dense.weight.value, dense.weight.grad, dense.bias.grad, dense._ones,
+                    gx, relu, need_gx,
+                )  # fmt: skip
+            else:
+                dense.weight.grad += np.dot(x.T, g)
+                dense.bias.grad += np.dot(dense._ones, g)
+                gx = np.dot(g, dense.weight.value.T) if need_gx else None
+                if relu:
+                    np.multiply(
+                        gx, x > 0, out=gx
+                    )  # x is the ReLU's output: x > 0 where its input is
             g = gx
         return g if self.steps[0][0].input_grad else None

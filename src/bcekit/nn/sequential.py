@@ -29,9 +29,9 @@ class Sequential(Layer):
     Parameters are named ``"<index>.<name>"`` (``"0.weight"``, ``"0.bias"``, ...).
 
     A chain of Dense layers with ReLU or no activations between them (:func:`mlp` with
-    "relu" or "identity" and no dropout) runs one compiled call per Dense layer in each
-    direction once Numba is loaded (:mod:`bcekit.nn._chain`); the activation layers' own
-    ``backward`` then needs their own ``forward`` first.
+    "relu" or "identity" and no dropout) runs as one step per Dense layer in each direction
+    (:mod:`bcekit.nn._chain`: a compiled call once Numba is loaded, a few NumPy calls before);
+    the activation layers' own ``backward`` then needs their own ``forward`` first.
 
     Parameters
     ----------

