@@ -36,13 +36,42 @@ __all__ = ["DenseChain"]
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+_loaded: list[Any] = []  # the compiled loops' module, once imported
+
+
 def _compiled_loops() -> Any:
     """:mod:`bcekit.nn._chain_loops` once Numba is loaded, else None (the NumPy steps)."""
-    if "numba" not in sys.modules:
-        return None
-    from bcekit.nn import _chain_loops  # a dictionary look-up once imported
+    if not _loaded:
+        if "numba" not in sys.modules:
+            return None
+        from bcekit.nn import _chain_loops
 
-    return _chain_loops
+        _loaded.append(_chain_loops)
+    return _loaded[0]
+
+
+def _numpy_forward(x: np.ndarray, dense: Dense, relu: ReLU | None) -> np.ndarray:
+    """``relu(x W + b)`` (or ``x W + b``) by the layers' own NumPy operations."""
+    out = np.dot(x, dense.weight.value)
+    out += dense.bias.value
+    if relu is not None:
+        np.maximum(out, relu._zero_like(out), out=out)
+    return out
+
+
+def _numpy_backward(
+    x: np.ndarray, g: np.ndarray, dense: Dense, relu: bool, need_gx: bool
+) -> np.ndarray | None:
+    """Add ``xᵀg`` and ``1ᵀg`` into the layer's gradients; return ``g Wᵀ`` (times the ReLU's
+    derivative ``1[x > 0]`` when ``x`` is a ReLU's output) or None without ``need_gx``."""
+    dense.weight.grad += np.dot(x.T, g)
+    dense.bias.grad += np.dot(dense._ones, g)
+    if not need_gx:
+        return None
+    gx = np.dot(g, dense.weight.value.T)
+    if relu:
+        np.multiply(gx, x > 0, out=gx)  # x > 0 exactly where the ReLU's input was
+    return gx
 
 
 class DenseChain:
@@ -99,15 +128,12 @@ class DenseChain:
         loops = _compiled_loops()
         inputs = []
         for dense, relu in self.steps:
-            w, b = dense.weight.value, dense.bias.value
-            out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
-            if loops is not None:
-                loops.dense_forward(x, w, b, out, relu is not None)
+            if loops is None:
+                out = _numpy_forward(x, dense, relu)
             else:
-                np.dot(x, w, out)
-                out += b
-                if relu is not None:
-                    np.maximum(out, relu._zero_like(out), out=out)
+                w = dense.weight.value
+                out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
+                loops.dense_forward(x, w, dense.bias.value, out, relu is not None)
             dense._x = x
             if relu is not None:
                 relu._shape = None  # its own backward needs its own forward
@@ -139,19 +165,13 @@ class DenseChain:
             if len(dense._ones) != len(x):
                 dense._ones = np.ones(len(x), dtype=dtype)
             relu = i > 0 and self.steps[i - 1][1] is not None
-            if loops is not None:
+            if loops is None:
+                gx = _numpy_backward(x, g, dense, relu, need_gx)
+            else:
                 gx = np.empty_like(x) if need_gx else self._empty[dtype]
                 loops.dense_backward(
                     x, g, dense.weight.value, dense.weight.grad, dense.bias.grad, dense._ones,
                     gx, relu, need_gx,
                 )  # fmt: skip
-            else:
-                dense.weight.grad += np.dot(x.T, g)
-                dense.bias.grad += np.dot(dense._ones, g)
-                gx = np.dot(g, dense.weight.value.T) if need_gx else None
-                if relu:
-                    np.multiply(
-                        gx, x > 0, out=gx
-                    )  # x is the ReLU's output: x > 0 where its input is
             g = gx
         return g if self.steps[0][0].input_grad else None
