@@ -200,3 +200,25 @@ def test_public_loss_delegates_dask_input_lazily(chunked):
     expected = public_value_and_grad(z, y, weight=w)
     np.testing.assert_allclose(value.compute(), expected[0], rtol=1e-12)
     np.testing.assert_allclose(grad.compute(), expected[1], rtol=1e-12)
+
+
+def _block_rows(X, y, w):
+    """What a block tells of itself: its first row's first value, its row count, the sum of y
+    and whether w was given (to check block order and that None reaches the function)."""
+    return float(X[0, 0]), len(X), float(y.sum()), w is None
+
+
+def test_per_block_runs_one_task_per_worker_and_answers_in_block_order(dask_client):
+    from bcekit.distributed._graph import per_block
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(7_000, 3))
+    y = (rng.random(7_000) < 0.5).astype(np.float64)
+    Xd, yd = dask_client.persist([da.from_array(X, chunks=(1000, 3)), da.from_array(y, 1000)])
+    distributed.wait([Xd, yd])
+    with distributed.get_task_stream(dask_client) as stream:
+        got = per_block(_block_rows, [Xd, yd, None])
+    expected = [(X[i, 0], 1000, y[i : i + 1000].sum(), True) for i in range(0, 7_000, 1000)]
+    assert got == expected
+    workers = len(dask_client.scheduler_info()["workers"])
+    assert 1 <= len([t for t in stream.data if "_each" in t["key"]]) <= workers

@@ -29,3 +29,15 @@ def test_labels_are_encoded_on_the_local_scheduler():
     np.testing.assert_allclose(value, expected[0], rtol=1e-12)
     np.testing.assert_allclose(grad, expected[1], rtol=1e-10)
     np.testing.assert_allclose(grad_b, expected[2], rtol=1e-10)
+
+
+def test_per_block_on_the_local_scheduler_answers_in_block_order():
+    from bcekit.distributed._graph import per_block
+
+    assert active_client() is None
+    X = np.arange(50.0).reshape(25, 2)
+    y = np.arange(25.0)
+    got = per_block(lambda Xb, yb, w: (Xb[0, 0], yb.sum(), w), [
+        da.from_array(X, chunks=(10, 2)), da.from_array(y, chunks=10), None,
+    ])  # fmt: skip
+    assert got == [(0.0, 45.0, None), (20.0, 145.0, None), (40.0, 110.0, None)]

@@ -27,6 +27,9 @@ than :data:`SPLIT_EVERY`). Dask then recomputes the blocks it lost from their so
 the sum stays exact, only less balanced. Without a distributed Client, one delayed task per
 block is added in a tree (:func:`tree_sum`) on the local scheduler.
 
+A pass made once, like the estimators' summary of the labels and checks of every block,
+goes through :func:`per_block` instead: one task per worker over the blocks it holds.
+
 The parameters of each call travel inside the message when they are small and are
 broadcast to every worker once when they are large (:func:`ship`); a holder reads a
 broadcast value from its worker's memory. Block functions run the Numba kernels on one
@@ -90,6 +93,60 @@ def _group_sum(
 def _block_call(func: Callable, prepare: Any, block: tuple, index: int, args: tuple) -> tuple:
     """``func(*prepare(*block), index, *args)`` (``prepare`` None: the block as it is)."""
     return func(*(block if prepare is None else prepare(*block)), index, *args)
+
+
+def _each(func: Callable, blocks: list[tuple]) -> list[Any]:
+    """``[func(*block) for block in blocks]`` (one task on a worker)."""
+    return [func(*block) for block in blocks]
+
+
+def per_block(func: Callable, arrays: list[Any]) -> list[Any]:
+    """``func(*block)`` of every row block of ``arrays``, in block order, computed now.
+
+    With a distributed Client the arrays must be persisted; each worker runs one task over
+    the blocks it holds (the blocks' other arrays come to it if they are elsewhere): a pass
+    over 20 blocks of 250k x 20 float64 rows on two workers took 106-145 ms as one task per
+    block, most of it the tasks' overhead. Without a Client, one delayed task per block on
+    the local scheduler. A None in ``arrays`` reaches ``func`` as None.
+    """
+    import dask
+
+    present = [a for a in arrays if a is not None]
+    n_blocks = present[0].numblocks[0]
+    client = active_client()
+    if client is None:
+        columns = [[None] * n_blocks if a is None else list(a.to_delayed().ravel()) for a in arrays]
+        calls = [dask.delayed(func, pure=False)(*block) for block in zip(*columns, strict=True)]
+        return list(dask.compute(*calls))
+    from distributed import wait
+
+    futures = {f.key: f for a in present for f in client.futures_of(a)}
+    wait(list(futures.values()))
+    columns = [
+        [None] * n_blocks if a is None else [futures[k] for k in _blocks_of(a)] for a in arrays
+    ]
+    blocks = list(zip(*columns, strict=True))
+    first = [next(f for f in block if f is not None) for block in blocks]
+    holders = client.who_has(first)
+    by_worker: dict[Any, list[int]] = defaultdict(list)
+    for index, future in enumerate(first):
+        by_worker[(holders.get(future.key) or [None])[0]].append(index)
+    tasks = [
+        client.submit(
+            _each,
+            func,
+            [blocks[i] for i in indices],
+            workers=None if worker is None else [worker],
+            allow_other_workers=True,
+            pure=False,
+        )
+        for worker, indices in by_worker.items()
+    ]
+    results: list[Any] = [None] * n_blocks
+    for indices, values in zip(by_worker.values(), client.gather(tasks), strict=True):
+        for index, value in zip(indices, values, strict=True):
+            results[index] = value
+    return results
 
 
 def _same(block: Any) -> Any:

@@ -22,6 +22,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from bcekit.distributed._blocks import block_summary, encode_block, weight_block
+from bcekit.distributed._graph import per_block
 from bcekit.estimators._base import BINARY, MULTICLASS, Targets, resolve_pos_weight
 
 __all__ = ["DaskData", "feature_names", "prepare"]
@@ -116,17 +117,7 @@ def prepare(
     elif X.dtype.kind != "f":
         raise TypeError(f"X must hold numbers for dask input; got dtype {X.dtype}")
     X, y, sample_weight = dask.persist(X, y, sample_weight)
-    weight_blocks = (
-        [None] * X.numblocks[0] if sample_weight is None else sample_weight.to_delayed().ravel()
-    )
-    parts = dask.compute(
-        *[
-            dask.delayed(block_summary, pure=False)(Xb, yb, wb)
-            for Xb, yb, wb in zip(
-                X.to_delayed().ravel(), y.to_delayed().ravel(), weight_blocks, strict=True
-            )
-        ]
-    )
+    parts = per_block(block_summary, [X, y, sample_weight])
     if not all(p["X_finite"] for p in parts):
         raise ValueError("X must be finite for dask input; it contains NaN or infinity")
     if not all(p["weights_ok"] for p in parts):
