@@ -3,7 +3,9 @@
 bcekit gives its own gradient (no autograd); it must equal what autograd gives for torch's
 loss of the same formula, for finite logits, and stay finite at ±inf, where torch's loss is
 NaN. The focal loss is compared with torchvision's ``sigmoid_focal_loss`` formula, written
-here so that torchvision is not needed.
+here so that torchvision is not needed. Every test runs twice: CPU tensors as a user passes
+them (NumPy views through the fused path) and on the portable path that tensors needing a
+gradient, or living on a GPU, take.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ F = torch.nn.functional
 from bcekit.losses import (  # noqa: E402
     BinaryCrossEntropyWithLogits,
     SigmoidFocalLoss,
+    _namespace,
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_value_and_grad,
     sigmoid_focal_loss_value_and_grad,
@@ -24,6 +27,14 @@ from bcekit.losses import (  # noqa: E402
 )
 
 TOL = {torch.float64: 1e-12, torch.float32: 2e-6}
+
+
+@pytest.fixture(autouse=True, params=["numpy views", "portable"])
+def path(request, monkeypatch):
+    """Which path CPU tensors take: NumPy views of them, or the portable implementation."""
+    if request.param == "portable":
+        monkeypatch.setattr(_namespace, "_cpu_view", lambda value: None)
+    return request.param
 
 
 def _batch(dtype, shape=(32, 3), seed=0):
@@ -179,3 +190,38 @@ def test_an_operand_on_another_device_is_named(call, name):
         ValueError, match=rf"^{name} must be on the device of logits \(cpu\); got an array on meta"
     ):
         call(z, y, lambda t: t.to("meta"))
+
+
+def test_cpu_tensors_get_the_fused_path_bits_back_as_tensors_sharing_memory(path):
+    """On the NumPy-view path a CPU tensor gets exactly what its NumPy array gets, as tensors
+    (a reduced value as a 0-d tensor of the working dtype); the gradient shares the memory of
+    the array the NumPy path returned."""
+    if path != "numpy views":
+        pytest.skip("the portable path computes with torch's operations")
+    for dtype in (torch.float32, torch.float64):
+        z, y, w = _batch(dtype, shape=(300, 7), seed=3)
+        z[0, 0], z[1, 1] = float("inf"), -float("inf")
+        loss = BinaryCrossEntropyWithLogits(pos_weight=1.5, label_smoothing=0.05)
+        value, grad = loss.value_and_grad(z, y, weight=w)
+        np_value, np_grad = loss.value_and_grad(z.numpy(), y.numpy(), weight=w.numpy())
+        assert isinstance(value, torch.Tensor) and value.shape == () and value.dtype == dtype
+        assert float(value) == float(np_value)
+        assert isinstance(grad, torch.Tensor) and grad.dtype == dtype
+        np.testing.assert_array_equal(grad.numpy(), np_grad)
+        per_element = binary_cross_entropy_with_logits(z, y, reduction="none")
+        np.testing.assert_array_equal(
+            per_element.numpy(),
+            binary_cross_entropy_with_logits(z.numpy(), y.numpy(), reduction="none"),
+        )
+
+
+def test_tensors_that_need_a_gradient_take_the_portable_path_with_the_same_result():
+    z, y, _ = _batch(torch.float64, seed=4)
+    leaf = z.clone().requires_grad_(True)
+    with torch.no_grad():
+        value, grad = binary_cross_entropy_with_logits_value_and_grad(leaf, y)
+    plain_value, plain_grad = binary_cross_entropy_with_logits_value_and_grad(z, y)
+    _close(value, plain_value, torch.float64)
+    _close(grad, plain_grad, torch.float64)
+    with pytest.raises(TypeError, match="out is for NumPy input only"):
+        BinaryCrossEntropyWithLogits().value_and_grad(z, y, out=np.empty(z.shape))
