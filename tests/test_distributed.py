@@ -133,16 +133,21 @@ def test_large_parameters_are_read_from_the_workers_memory(dask_client):
     assert_equals_kernel(chunked_objective(X, y, 15)(coef, -0.2), X, y, coef, -0.2)
 
 
+def _lose_a_worker(client):
+    """Kill one of the cluster's worker processes (the nanny starts a new one)."""
+    victim = next(iter(client.scheduler_info()["workers"]))
+    try:
+        client.run(os._exit, 1, workers=[victim])
+    except Exception:  # the worker dies before it can answer
+        pass
+
+
 def test_lost_worker_does_not_change_the_result(dask_client):
     X, y, _ = _logistic_data(20_000, 5, seed=1)
     objective = chunked_objective(X, y, 2000)
     coef = np.full(5, 0.1)
     before = objective(coef, 0.0)
-    victim = next(iter(dask_client.scheduler_info()["workers"]))
-    try:
-        dask_client.run(os._exit, 1, workers=[victim])
-    except Exception:  # the worker dies before it can answer
-        pass
+    _lose_a_worker(dask_client)
     after = objective(coef, 0.0)
     np.testing.assert_allclose(after[0], before[0], rtol=1e-12)
     np.testing.assert_allclose(after[1], before[1], rtol=1e-12)
@@ -171,11 +176,7 @@ def test_lost_worker_with_labels_still_encodes_them(dask_client):
     coef = np.array([0.2, 0.1, -0.3])
     before = objective(coef, 0.0)
     assert_equals_kernel(before, X, y, coef, 0.0)
-    victim = next(iter(dask_client.scheduler_info()["workers"]))
-    try:
-        dask_client.run(os._exit, 1, workers=[victim])
-    except Exception:  # the worker dies before it can answer
-        pass
+    _lose_a_worker(dask_client)
     after = objective(coef, 0.0)
     assert objective._sum._holders == []  # the fallback path ran
     np.testing.assert_allclose(after[0], before[0], rtol=1e-12)
