@@ -225,3 +225,18 @@ def test_tensors_that_need_a_gradient_take_the_portable_path_with_the_same_resul
     _close(grad, plain_grad, torch.float64)
     with pytest.raises(TypeError, match="out is for NumPy input only"):
         BinaryCrossEntropyWithLogits().value_and_grad(z, y, out=np.empty(z.shape))
+
+
+def test_a_number_for_the_predictions_beside_tensors_answers_in_torch():
+    value, grad = binary_cross_entropy_with_logits_value_and_grad(0.3, torch.tensor(1.0))
+    np_value, np_grad = binary_cross_entropy_with_logits_value_and_grad(0.3, 1.0)
+    assert isinstance(value, torch.Tensor) and isinstance(grad, torch.Tensor)
+    assert float(value) == pytest.approx(float(np_value), rel=1e-6)
+    assert float(grad.reshape(-1)[0]) == pytest.approx(float(np.ravel(np_grad)[0]), rel=1e-6)
+
+
+def test_keyword_predictions_take_the_same_path():
+    z, y, w = _batch(torch.float32, seed=5)
+    by_position = binary_cross_entropy_with_logits_value_and_grad(z, y, weight=w)
+    by_keyword = binary_cross_entropy_with_logits_value_and_grad(logits=z, targets=y, weight=w)
+    assert torch.equal(by_position[0], by_keyword[0]) and torch.equal(by_position[1], by_keyword[1])

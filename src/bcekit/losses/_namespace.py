@@ -130,26 +130,25 @@ def _on_numpy(
 ) -> tuple[bool, Any]:
     """``(True, result)`` of ``compute`` run on NumPy views of the call's torch CPU tensors,
     with its arrays handed back as tensors sharing their memory and its reduced value as a
-    0-d tensor of the gradient's working dtype; ``(False, None)`` when one tensor is not of
-    that kind (the portable path takes the call)."""
+    0-d tensor of the working dtype; ``(False, None)`` when the predictions are not such a
+    tensor or another tensor is not of that kind (the portable path takes the call)."""
     import torch
 
-    def view(value: Any) -> Any:
-        return _cpu_view(value) if isinstance(value, torch.Tensor) else value
-
-    plain_args = tuple(view(a) for a in args)
-    plain_keywords = {k: view(v) for k, v in keywords.items()}
-    given = [*zip(names, args, strict=False), *keywords.items()]
-    views = dict([*zip(names, plain_args, strict=False), *plain_keywords.items()])
-    if any(isinstance(v, torch.Tensor) and views[k] is None for k, v in given):
+    given = dict([*zip(names, args, strict=False), *keywords.items()])
+    views = {k: _cpu_view(v) if isinstance(v, torch.Tensor) else v for k, v in given.items()}
+    if not isinstance(given.get(names[0]), torch.Tensor) or any(
+        isinstance(v, torch.Tensor) and views[k] is None for k, v in given.items()
+    ):
         return False, None
-    value, grad = compute(*plain_args, **plain_keywords)
-    pred = plain_args[0] if plain_args else plain_keywords[names[0]]
-    working = np.float64 if pred.dtype == np.float64 or pred.dtype.kind not in "f" else np.float32
+    value, grad = compute(**views)
+    pred = views[names[0]]
+    # The working dtype, as the portable path has it: float64 for float64 or integer
+    # predictions, float32 for float16 and float32 ones.
+    wide = pred.dtype == np.float64 or pred.dtype.kind != "f"
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
     else:
-        value = torch.tensor(value, dtype=torch.float64 if working is np.float64 else torch.float32)
+        value = torch.tensor(value, dtype=torch.float64 if wide else torch.float32)
     return True, (value, None if grad is None else torch.from_numpy(grad))
 
 
