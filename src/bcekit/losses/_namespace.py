@@ -119,10 +119,13 @@ def _cpu_view(value: Any) -> Any:
         or value.requires_grad
         or value.is_conj()
         or value.is_neg()
-        or value.dtype in (torch.bfloat16, torch.complex32)
+        or value.layout != torch.strided
     ):
         return None
-    return value.numpy()
+    try:
+        return value.numpy()
+    except (RuntimeError, TypeError):  # a dtype NumPy lacks (bfloat16, quantised)
+        return None
 
 
 def _on_numpy(
