@@ -137,6 +137,8 @@ def _on_numpy(
     tensor or another tensor is not of that kind (the portable path takes the call)."""
     import torch
 
+    from bcekit.losses._validation import working_dtype  # which imports this module
+
     given = dict([*zip(names, args, strict=False), *keywords.items()])
     views = {k: _cpu_view(v) if isinstance(v, torch.Tensor) else v for k, v in given.items()}
     if not isinstance(given.get(names[0]), torch.Tensor) or any(
@@ -144,15 +146,10 @@ def _on_numpy(
     ):
         return False, None
     value, grad = compute(**views)
-    pred = views[names[0]]
-    # The working dtype, as the portable path has it: float64 for float64 or integer
-    # predictions, float32 for float16 and float32 ones.
-    wide = pred.dtype == np.float64 or pred.dtype.kind != "f"
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    else:
-        value = torch.tensor(value, dtype=torch.float64 if wide else torch.float32)
-    return True, (value, None if grad is None else torch.from_numpy(grad))
+    # A reduced value (a Python float) becomes a 0-d array of the working dtype, as the
+    # portable path returns it.
+    value = np.asarray(value, dtype=working_dtype(views[names[0]].dtype))
+    return True, (torch.from_numpy(value), None if grad is None else torch.from_numpy(grad))
 
 
 def with_portable_twin(
@@ -194,7 +191,9 @@ def with_portable_twin(
             xp = namespace_of(arrays)
             if xp is None:
                 return compute(*args, **keywords)
-            if keywords.get("out") is None and xp.__name__.endswith("torch"):
+            from array_api_compat import is_torch_namespace
+
+            if keywords.get("out") is None and is_torch_namespace(xp):
                 done, result = _on_numpy(compute, names, args, keywords)
                 if done:
                     return result
