@@ -226,6 +226,38 @@ def test_a_released_gradient_buffer_is_used_again():
     np.testing.assert_array_equal(again, expected)
 
 
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_the_function_recycles_a_released_gradient_and_keeps_held_ones():
+    z = RNG.normal(0.0, 2.0, LARGE)
+    y = (RNG.random(LARGE) < 0.5).astype(np.float64)
+    expected = BinaryCrossEntropyWithLogits().value_and_grad(z, y)[1].copy()
+    first = binary_cross_entropy_with_logits_value_and_grad(z, y)[1]
+    second = binary_cross_entropy_with_logits_value_and_grad(-z, y)[1]  # first is still held
+    assert not np.shares_memory(first, second)
+    _assert_bitwise(first, expected)  # not overwritten by the second call
+    address = _address(first)
+    del first
+    third = binary_cross_entropy_with_logits_value_and_grad(z, y)[1]
+    assert _address(third) == address
+    _assert_bitwise(third, expected)
+
+
+def test_the_function_pools_no_buffer_above_its_limit(monkeypatch):
+    from bcekit.losses import _buffers
+
+    monkeypatch.setattr(_buffers, "_shared", [_buffers.GradientPool(max_bytes=3 << 19)])  # 1.5 MiB
+    z = RNG.normal(0.0, 2.0, LARGE)  # 2 MiB of float64
+    y = np.zeros_like(z)
+    grad = binary_cross_entropy_with_logits_value_and_grad(z, y)[1]
+    assert grad.base is None  # a new array of its own, not a view of a kept buffer
+    assert _buffers.shared_pool()._slots == []
+    small = binary_cross_entropy_with_logits_value_and_grad(z[: LARGE // 2], y[: LARGE // 2])[1]
+    assert small.base is not None and len(_buffers.shared_pool()._slots) == 1
+
+
 def test_copies_of_a_loss_do_not_carry_its_buffers():
     import copy
 

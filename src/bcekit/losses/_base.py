@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bcekit.losses._buffers import GradientPool
+from bcekit.losses._buffers import GradientPool, shared_pool
 from bcekit.losses._validation import check_out
 
 ValueAndGrad = tuple[float | np.ndarray, np.ndarray | None]
@@ -70,14 +70,18 @@ def functional_forms(
 
     Both take ``compute``'s arguments but ``need_grad`` (and ``out``, ``pool``), have its
     signature and the given docstrings: the first returns the value, the second
-    ``(value, gradient)``.
+    ``(value, gradient)``. A ``compute`` that takes ``pool`` gets the process's
+    :func:`~bcekit.losses._buffers.shared_pool` from the second.
     """
     parameters = _public_parameters(compute)
+    pooled = "pool" in inspect.signature(compute).parameters
 
     def value(*args: Any, **keywords: Any) -> Any:
         return compute(*args, need_grad=False, **keywords)[0]
 
     def value_and_grad(*args: Any, **keywords: Any) -> Any:
+        if pooled:
+            keywords["pool"] = shared_pool()
         return compute(*args, need_grad=True, **keywords)
 
     forms = ((value, name, value_doc, "float | ndarray"), (value_and_grad, None, grad_doc, None))

@@ -28,10 +28,11 @@ GRAD_RETURNS = (
     VALUE_RETURNS
     + """
     grad : ndarray
-        ``∂value/∂pred``: a new array of the predictions' shape in the working dtype, of
-        the predictions' library. For
-        ``reduction="none"`` it is the element-wise derivative ``∂ℓᵢ/∂predᵢ`` (the gradient
-        of the sum)."""
+        ``∂value/∂pred``: an array of the predictions' shape in the working dtype, of the
+        predictions' library, sharing no memory with any earlier result still referenced
+        (large gradients of the logits loss, 1-128 MiB, reuse the buffer of one that nothing
+        refers to any more: :mod:`bcekit.losses._buffers`). For ``reduction="none"`` it is
+        the element-wise derivative ``∂ℓᵢ/∂predᵢ`` (the gradient of the sum)."""
 )
 
 RAISES = """
