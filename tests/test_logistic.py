@@ -451,3 +451,16 @@ def test_no_warnings_on_clean_fit(cancer):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LogisticRegression().fit(X, y)
+
+
+def test_lbfgs_keeps_a_long_history_unless_it_would_take_too_much_memory():
+    from bcekit.estimators._logistic_solvers import (
+        LBFGS_HISTORY,
+        LBFGS_HISTORY_BYTES,
+        lbfgs_history,
+    )
+
+    assert lbfgs_history(101) == LBFGS_HISTORY
+    wide = LBFGS_HISTORY_BYTES // (16 * 20)  # room for 20 steps of 2 float64 vectors
+    assert lbfgs_history(wide) == 20
+    assert lbfgs_history(10**9) == 10  # never below scipy's default

@@ -31,7 +31,7 @@ from .activations import Identity, ReLU
 from .base import Layer, check_grad_shape
 from .dense import Dense
 
-__all__ = ["DenseChain"]
+__all__ = ["DenseChain", "runs_compiled_chain"]
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -48,6 +48,13 @@ def _compiled_loops() -> Any:
 
         _loaded.append(_chain_loops)
     return _loaded[0]
+
+
+def runs_compiled_chain(model: Any) -> bool:
+    """Whether ``model`` (a :class:`~bcekit.nn.Sequential`) has a Dense chain that runs the
+    compiled loops now, whose products call SciPy's BLAS through Numba (see
+    :func:`bcekit._threads.numba_blas_alone`)."""
+    return isinstance(getattr(model, "_chain", None), DenseChain) and bool(_compiled_loops())
 
 
 def _numpy_forward(x: np.ndarray, dense: Dense, relu: ReLU | None) -> np.ndarray:

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bcekit._threads import numba_blas_alone
+from bcekit.nn._chain import runs_compiled_chain
 from bcekit.optim.clipping import clip_grad_norm
 from bcekit.training._batches import Data, epoch_order
 from bcekit.training._numerics import (
@@ -35,7 +38,7 @@ from bcekit.training._stopping import SigintFlag
 if TYPE_CHECKING:
     from bcekit.training.loop import Trainer
 
-__all__ = ["check_parts", "evaluate", "step_schedule", "train_epoch"]
+__all__ = ["blas_guard", "check_parts", "evaluate", "step_schedule", "train_epoch"]
 
 _REDUCTIONS = ("mean", "weighted_mean")
 
@@ -71,11 +74,18 @@ def step_schedule(scheduler: Any, interval: str) -> Any:
     return s if s is not None and s.interval == interval and hasattr(s, "lr_at") else None
 
 
+def blas_guard(model: Any) -> AbstractContextManager[Any]:
+    """:func:`~bcekit._threads.numba_blas_alone` while ``model``'s Dense chain runs compiled
+    loops (SciPy's BLAS) between the loop's own NumPy calls; else nothing."""
+    return numba_blas_alone() if runs_compiled_chain(model) else nullcontext()
+
+
 def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: SigintFlag) -> float:
     """The optimiser steps of epoch ``k``; returns the epoch's training loss.
 
     Advances ``trainer.global_step``, sets the learning rate of a per-batch schedule and
-    calls the callbacks' ``on_batch_end``.
+    calls the callbacks' ``on_batch_end``. From the first batch on which the model's Dense
+    chain runs compiled loops (Numba may load during the epoch), :func:`blas_guard` holds.
     """
     model, optimizer = trainer.model, trainer.optimizer
     per_batch = step_schedule(trainer.scheduler, "batch")
@@ -88,10 +98,14 @@ def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: Sigint
     total = norm = 0.0
     order = epoch_order(trainer._seed, k, data.n, trainer.shuffle)
     caller_errors = np.geterr()
+    guarded = False
     # One error state for the epoch (entering one per batch costs 1.6 us a step): non-finite
     # results are detected explicitly; the callbacks run under the caller's own state.
-    with np.errstate(all="ignore"):
+    with ExitStack() as held, np.errstate(all="ignore"):
         for b, (xb, yb, wb, mb) in enumerate(data.batches(batch, order), start=1):
+            if not guarded and runs_compiled_chain(model):
+                held.enter_context(numba_blas_alone())
+                guarded = True
             if per_batch is not None:
                 optimizer.lr = per_batch.lr_at(trainer.global_step)
             for g in cleared:
@@ -133,6 +147,13 @@ def evaluate(trainer: Trainer, data: Data, k: int, batch: int) -> tuple[float, n
     the model's outputs on it (the batches' logits, in row order)."""
     model, loss, reduction = trainer.model, trainer.loss, trainer.reduction
     model.eval()
+    with blas_guard(model):
+        return _evaluate(model, loss, reduction, data, k, batch)
+
+
+def _evaluate(
+    model: Any, loss: Any, reduction: str, data: Data, k: int, batch: int
+) -> tuple[float, np.ndarray]:
     total = norm = 0.0
     outputs: np.ndarray | None = None
     for start, (xb, yb, wb, mb) in zip(range(0, data.n, batch), data.batches(batch), strict=True):
