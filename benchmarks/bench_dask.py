@@ -8,7 +8,7 @@ and the same data generated in this process:
    against the fused in-process :func:`bcekit.losses.binary_cross_entropy_with_logits`
    (Numba, 2 threads).
 2. ``LogisticRegression().fit`` (the defaults: L-BFGS) on 5M x 20 float64 rows (20 blocks of
-   250k rows): dask input against a NumPy array, in five rounds of three interleaved fits
+   250k rows): dask input against a NumPy array, in five rounds of five interleaved fits
    of each after one untimed fit of each (the first fit in this process, reported in the
    caption).
 3. The same fit as a user's script makes it: in a fresh Python process (and, for dask
@@ -43,9 +43,10 @@ BCE_CHUNK = 5 * 10**6
 N_ROWS, N_FEATURES, BLOCK_ROWS = 5 * 10**6, 20, 250_000
 SHAPES = [(BLOCK_ROWS, N_FEATURES), (BLOCK_ROWS,)]
 #: Timed rounds of the LogisticRegression row; each round's figure is the median of
-#: CALLS_PER_ROUND interleaved fits in process and on the cluster (one fit takes about 1 s, and
-#: one fit alone varies by 10-40 % on a shared 2-core machine).
-ROUNDS, CALLS_PER_ROUND = 5, 3
+#: CALLS_PER_ROUND interleaved fits in process and on the cluster (one fit takes about 0.5 s,
+#: and one fit alone varies by 10-40 % on a shared 2-core machine: with three fits a round the
+#: rounds of one run spread from -14 % to +25 %).
+ROUNDS, CALLS_PER_ROUND = 5, 5
 
 
 def _peak_rss_mib() -> float:
