@@ -141,6 +141,24 @@ def test_upsample_matches_torch(mode):
     np.testing.assert_allclose(grad, xt.grad.numpy().transpose(0, 2, 3, 1), atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_upsample_backward_of_a_concatenation_slice(mode, window_passes):
+    # Concatenate.backward hands each input a strided slice of its gradient: it gets the
+    # same bits as the same gradient contiguous, on the compiled loop where that applies.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 4, 2)).astype(np.float32)
+    layer, concat = Upsample2D(2, mode), Concatenate()
+    concat.forward(rng.normal(size=(2, 6, 8, 3)).astype(np.float32), layer.forward(x))
+    _, g = concat.backward(rng.normal(size=(2, 6, 8, 5)).astype(np.float32))
+    assert not g.flags.c_contiguous
+    expected = layer.backward(np.ascontiguousarray(g))
+    np.testing.assert_array_equal(layer.backward(g), expected)
+    if mode == "nearest":  # each input pixel gets its 2×2 block, by the compiled loop if loaded
+        sums = g.reshape(2, 3, 2, 4, 2, 2).sum(axis=(2, 4))
+        np.testing.assert_allclose(expected, sums, rtol=1e-6)
+        assert upsample.window_loops_apply(np.ascontiguousarray(g)) == (window_passes == "compiled")
+
+
 def test_upsample_keeps_float32():
     layer = Upsample2D(2, "bilinear")
     out = layer.forward(np.ones((1, 2, 2, 1), np.float32))
