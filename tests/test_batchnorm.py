@@ -152,7 +152,12 @@ def test_matches_torch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(9, 3), (4, 12, 12, 8)])
+@pytest.mark.parametrize(
+    "shape",
+    # The loops read wide rows of about 32 values (32 // C pixels) and the pixels left over one
+    # at a time: only left-overs, only wide rows, both, one channel, more than 32 channels.
+    [(9, 3), (4, 12, 12, 8), (23, 3), (7, 5, 5, 1), (6, 40)],
+)
 def test_compiled_and_numpy_passes_agree(monkeypatch, passes, dtype, shape):
     x = batch(shape).astype(dtype)
     g = batch(shape, seed=3).astype(dtype)
