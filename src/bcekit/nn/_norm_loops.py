@@ -8,9 +8,9 @@ each (:func:`_wide`; ``L`` about 32), keep ``L`` float64 accumulators that LLVM 
 and fold them into the ``C`` channels; per-channel constants are tiled to ``L``. Against one
 row of ``C`` at a time, on float32 batches of 16 images: 2–3× faster with 8 channels (48×48),
 15× with one, 0.8× (forward) to 1.2× (backward) with 32 (12×12), whose rows are 32 wide
-already. Each quantity is
-computed as the NumPy pass computes it (the mean rounded to the data's dtype, centred values
-and products in that dtype), except that the sums are accumulated in float64.
+already. Each quantity is computed as the NumPy pass computes it (the mean rounded to the
+data's dtype, centred values and products in that dtype), except that the sums are
+accumulated in float64.
 """
 
 from __future__ import annotations
