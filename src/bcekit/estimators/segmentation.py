@@ -23,8 +23,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
+from bcekit._threads import blas_single_threaded
 from bcekit.estimators._segmentation_parts import (
     DihedralAugment,
     ValidationScores,
@@ -276,7 +276,7 @@ class SegmentationNet(BaseEstimator):
         # threads split them for little gain, and on a busy machine their waiting for each
         # other cost 3-4x the work (measured), so training runs BLAS on one thread and the
         # cores share the convolutions' blocks instead.
-        with threadpool_limits(1, user_api="blas"), block_threads(available_cores()):
+        with blas_single_threaded(), block_threads(available_cores()):
             history = trainer.fit(
                 x[train], targets[train], mask=counted[train], validation_data=validation
             )

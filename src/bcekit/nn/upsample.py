@@ -87,7 +87,7 @@ class Upsample2D(Layer):
         if self.mode == "nearest":
             # A concatenation's backward hands over a strided slice of its gradient; both
             # paths read it whole, so one copy lets the compiled loop take it (a 16×48×48×8
-            # float32 gradient: 0.2 ms instead of 1.2 ms for NumPy's reduction of the slice).
+            # float32 gradient: 0.37 ms instead of 1.79 ms for NumPy's reduction of the slice).
             g = np.ascontiguousarray(g)
             if window_loops_apply(g):
                 grad_in = np.empty(self._in_shape, dtype=g.dtype)
