@@ -34,12 +34,19 @@ class Data:
         return self.X.shape[0]
 
     def take(self, rows: slice | np.ndarray) -> tuple[Any, np.ndarray, Any, Any]:
-        """The rows ``rows`` of each array: views for a slice, copies for row numbers."""
+        """The rows ``rows`` of each array: views for a slice, copies for row numbers.
+
+        Row numbers of an ndarray are taken by its ``take`` method, about twice as fast as
+        ``a[rows]`` on row blocks.
+        """
+        X, y, w, m = self.X, self.y, self.weight, self.mask
+        if type(rows) is slice:
+            return X[rows], y[rows], None if w is None else w[rows], None if m is None else m[rows]
         return (
-            _pick(self.X, rows),
-            _pick(self.y, rows),
-            _pick(self.weight, rows),
-            _pick(self.mask, rows),
+            X.take(rows, axis=0) if type(X) is np.ndarray else X[rows],
+            y.take(rows, axis=0),
+            None if w is None else w.take(rows, axis=0),
+            None if m is None else m.take(rows, axis=0),
         )
 
     def batches(
@@ -49,16 +56,6 @@ class Data:
         for start in range(0, self.n, batch):
             rows = slice(start, start + batch) if order is None else order[start : start + batch]
             yield self.take(rows)
-
-
-def _pick(a: Any, rows: slice | np.ndarray) -> Any:
-    """``a[rows]`` (None stays None); row numbers of an ndarray by its ``take`` method, about
-    twice as fast as ``a[rows]`` on row blocks."""
-    if a is None:
-        return None
-    if isinstance(rows, np.ndarray) and isinstance(a, np.ndarray):
-        return a.take(rows, axis=0)
-    return a[rows]
 
 
 def batch_rows(batch_size: int | None, n: int) -> int:

@@ -41,7 +41,10 @@ def finite_array(a: np.ndarray) -> bool:
 
 def finite(arrays: Iterable[np.ndarray]) -> bool:
     """Whether every element of every array is finite (see :func:`finite_array`)."""
-    return all(finite_array(a) for a in arrays)
+    for a in arrays:
+        if not finite_array(a):
+            return False
+    return True
 
 
 def gradient_buffers(model_params: Iterable[Any], optimizer_params: Iterable[Any]) -> list:
@@ -68,6 +71,8 @@ def batch_share(reduction: str, y: np.ndarray, weight: Any, mask: Any) -> float:
     first (softmax with probability rows) that counts each row once per class, a factor that
     is the same for every batch and cancels in the epoch mean.
     """
+    if weight is None and mask is None:
+        return 1.0 if reduction == "sum" else float(y.size)
     shape = y.shape
     for a in (weight, mask):
         if a is not None and a.size > math.prod(shape):

@@ -16,6 +16,7 @@ epoch's loss is :math:`\sum_b v_b D_b / \sum_b D_b` over its batches
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -90,8 +91,10 @@ def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: Sigint
     model, optimizer = trainer.model, trainer.optimizer
     per_batch = step_schedule(trainer.scheduler, "batch")
     params = optimizer.params
-    # Looked up once per epoch: what each step calls and the gradients it clears.
+    # Looked up once per epoch: what each step calls, the gradients it clears, the arrays it
+    # checks.
     cleared = gradient_buffers(model.parameters(), params)
+    grads, values = [p.grad for p in params], [p.value for p in params]
     forward, backward = model.forward, model.backward
     value_and_grad, step = trainer.loss.value_and_grad, optimizer.step
     clip_norm, callbacks = trainer.clip_norm, trainer._active
@@ -103,7 +106,7 @@ def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: Sigint
     # results are detected explicitly; the callbacks run under the caller's own state.
     with ExitStack() as held, np.errstate(all="ignore"):
         for b, (xb, yb, wb, mb) in enumerate(data.batches(batch, order), start=1):
-            if not guarded and runs_compiled_chain(model):
+            if not guarded and "numba" in sys.modules and runs_compiled_chain(model):
                 held.enter_context(numba_blas_alone())
                 guarded = True
             if per_batch is not None:
@@ -120,12 +123,12 @@ def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: Sigint
             if clip_norm is not None:
                 ok = math.isfinite(clip_grad_norm(params, clip_norm))
             else:
-                ok = finite(p.grad for p in params)
+                ok = finite(grads)
             if not ok:
                 raise Diverged("gradient", k, b)
             step()
             trainer.global_step += 1
-            if not finite(p.value for p in params):
+            if not finite(values):
                 raise Diverged("weights", k, b)
             value = float(value)
             trainer._last_loss = value
