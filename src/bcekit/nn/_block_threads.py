@@ -68,10 +68,12 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 def run_in_parts(fn: Callable[[int, Sequence[Any]], T], items: Sequence[Any]) -> list[T]:
     """``[fn(0, part_0), fn(1, part_1), ...]`` over up to :func:`parts` contiguous parts of
-    ``items``, each part on its own thread (in this thread when there is one part)."""
+    ``items``, each part on its own thread: part 0 on this thread, the others on the pool's."""
     count = min(parts(), len(items))
     if count <= 1:
         return [fn(0, items)]
     bounds = [len(items) * p // count for p in range(count + 1)]
     chunks = [items[bounds[p] : bounds[p + 1]] for p in range(count)]
-    return list(_pool(count).map(fn, range(count), chunks))
+    others = _pool(count - 1).map(fn, range(1, count), chunks[1:])
+    first = fn(0, chunks[0])
+    return [first, *others]
