@@ -184,3 +184,43 @@ def test_non_contiguous_input_takes_the_numpy_pass(passes):
     assert not normalization._compiled_applies(x)
     y = BatchNorm(3, dtype=np.float64).forward(x)
     np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(4, 12, 12, 8), (23, 3), (7, 5, 5, 1)])
+def test_a_batchnorm_relu_pair_in_sequential_gives_the_bits_of_the_two_layers(
+    passes, dtype, shape
+):
+    x = batch(shape).astype(dtype)
+    g = batch(shape, seed=3).astype(dtype)
+    g.reshape(-1)[::7] = 0.0
+    results = []
+    for pair in (False, True):
+        norm, relu = randomised(BatchNorm(shape[-1], dtype=dtype)), ReLU()
+        if pair:
+            model = Sequential([norm, relu])
+            y, grad_in = model.forward(x), model.backward(g)
+            assert model._fused == ({0} if passes == "compiled" else set())
+        else:
+            y = relu.forward(norm.forward(x))
+            grad_in = norm.backward(relu.backward(g))
+        results.append([y, grad_in, norm.weight.grad, norm.bias.grad, *norm.buffers.values()])
+    assert (results[0][0] == 0).any() and (results[0][0] > 0).any()  # both sides of the kink
+    for fused, separate in zip(*results, strict=True):
+        assert fused.dtype == dtype
+        np.testing.assert_array_equal(fused, separate)
+
+
+def test_the_pair_runs_as_two_layers_in_eval_mode_and_the_relu_alone_needs_its_forward(passes):
+    norm, relu = randomised(BatchNorm(3, dtype=np.float64)), ReLU()
+    model = Sequential([norm, relu])
+    x = batch((8, 3))
+    model.forward(x)
+    if passes == "compiled":
+        with pytest.raises(RuntimeError, match="forward"):
+            relu.backward(np.ones((8, 3)))  # the fused pass left the ReLU without its own
+    model.eval()
+    assert norm.forward_relu(x) is None
+    y = model.forward(x)
+    assert model._fused == set()
+    np.testing.assert_array_equal(y, np.maximum(norm.forward(x), 0.0))

@@ -67,15 +67,15 @@ def _channel_sums(x, centre, square):
 
 
 @njit(**_JIT)
-def batch_norm_forward(x, gamma, beta, eps, x_hat, y):
+def batch_norm_forward(x, gamma, beta, eps, x_hat, y, relu):
     r"""Normalise the columns of ``x`` (M, C) by their mean and variance; return both.
 
     .. math:: μ = \frac1M \sum_i x_i,\quad σ^2 = \frac1M \sum_i (x_i - μ)^2,\quad
               \hat x = (x - μ)\,/\sqrt{σ^2 + ε},\quad y = γ\,\hat x + β
 
     ``x``, ``x_hat`` and ``y`` (M, C) are C-contiguous; ``x_hat`` and ``y`` receive
-    :math:`\hat x` and :math:`y`. Returns ``(μ, σ², 1/√(σ²+ε))``, each of shape (C,) in the
-    dtype of ``x``.
+    :math:`\hat x` and :math:`y` (:math:`\max(y, 0)` with ``relu``, as NumPy's ``maximum``
+    gives it). Returns ``(μ, σ², 1/√(σ²+ε))``, each of shape (C,) in the dtype of ``x``.
     """
     m, c = x.shape
     zero = np.zeros(c, x.dtype)
@@ -97,37 +97,56 @@ def batch_norm_forward(x, gamma, beta, eps, x_hat, y):
         mean_l[lane], inv_l[lane] = mean[lane % c], inv_std[lane % c]
         gamma_l[lane], beta_l[lane] = gamma[lane % c], beta[lane % c]
     flat, flat_hat, flat_y = x.reshape(-1), x_hat.reshape(-1), y.reshape(-1)
+    floors = np.empty(1, x.dtype)
+    floors[0] = 0.0 if relu else -np.inf  # v < -inf never holds: y = v, NaN included
+    floor = floors[0]
     for i in range(main // r):
         base = i * width
         for lane in range(width):
             h = (flat[base + lane] - mean_l[lane]) * inv_l[lane]
             flat_hat[base + lane] = h
-            flat_y[base + lane] = h * gamma_l[lane] + beta_l[lane]
+            v = h * gamma_l[lane] + beta_l[lane]
+            flat_y[base + lane] = floor if v < floor else v
     for i in range(main, m):
         for j in range(c):
             h = (x[i, j] - mean[j]) * inv_std[j]
             x_hat[i, j] = h
-            y[i, j] = h * gamma[j] + beta[j]
+            v = h * gamma[j] + beta[j]
+            y[i, j] = floor if v < floor else v
     return mean, var, inv_std
 
 
 @njit(**_JIT)
-def batch_norm_backward(g, x_hat, scale, grad_gamma, grad_beta, grad_in):
+def _masked(g, y):
+    """``g · 1[y > 0]`` (the ReLU's backward; ``g - g`` keeps the dtype and turns an infinite
+    ``g`` into NaN as the product with 0 does)."""
+    return g if y > 0 else g - g
+
+
+@njit(**_JIT)
+def batch_norm_backward(g, x_hat, scale, gamma, beta, relu, grad_gamma, grad_beta, grad_in):
     r"""Add :math:`\sum g\,\hat x` into ``grad_gamma`` and :math:`\sum g` into ``grad_beta``;
     write :math:`∂L/∂x = s\,(g - \hat x \sum g\hat x / M - \sum g / M)` into ``grad_in``.
 
     ``g``, ``x_hat``, ``grad_in`` (M, C) are C-contiguous; ``scale`` (C,) is
-    :math:`s = γ/\sqrt{σ^2 + ε}`.
+    :math:`s = γ/\sqrt{σ^2 + ε}`. With ``relu``, ``g`` is the gradient of
+    :math:`\max(y, 0)` and is first multiplied by :math:`1[y > 0]`, with
+    :math:`y = γ\,\hat x + β` recomputed as the forward pass computed it.
     """
     m, c = g.shape
     r, width, main = _wide(m, c)
     flat_g, flat_hat, flat_in = g.reshape(-1), x_hat.reshape(-1), grad_in.reshape(-1)
+    gamma_l, beta_l = np.empty(width, g.dtype), np.empty(width, g.dtype)
+    for lane in range(width):
+        gamma_l[lane], beta_l[lane] = gamma[lane % c], beta[lane % c]
     lanes_g = np.zeros(width)
     lanes_gx = np.zeros(width)
     for i in range(main // r):
         base = i * width
         for lane in range(width):
             gl = flat_g[base + lane]
+            if relu:
+                gl = _masked(gl, flat_hat[base + lane] * gamma_l[lane] + beta_l[lane])
             lanes_g[lane] += gl
             lanes_gx[lane] += np.float64(gl) * np.float64(flat_hat[base + lane])
     sum_g = np.zeros(c)
@@ -138,6 +157,8 @@ def batch_norm_backward(g, x_hat, scale, grad_gamma, grad_beta, grad_in):
     for i in range(main, m):
         for j in range(c):
             gij = g[i, j]
+            if relu:
+                gij = _masked(gij, x_hat[i, j] * gamma[j] + beta[j])
             sum_g[j] += gij
             sum_gx[j] += np.float64(gij) * np.float64(x_hat[i, j])
     mean_g = np.empty(c, g.dtype)
@@ -156,8 +177,15 @@ def batch_norm_backward(g, x_hat, scale, grad_gamma, grad_beta, grad_in):
         base = i * width
         for lane in range(width):
             k = base + lane
-            centred = flat_g[k] - flat_hat[k] * mean_gx_l[lane] - mean_g_l[lane]
+            gl = flat_g[k]
+            if relu:
+                gl = _masked(gl, flat_hat[k] * gamma_l[lane] + beta_l[lane])
+            centred = gl - flat_hat[k] * mean_gx_l[lane] - mean_g_l[lane]
             flat_in[k] = centred * scale_l[lane]
     for i in range(main, m):
         for j in range(c):
-            grad_in[i, j] = (g[i, j] - x_hat[i, j] * mean_gx[j] - mean_g[j]) * scale[j]
+            gij = g[i, j]
+            if relu:
+                gij = _masked(gij, x_hat[i, j] * gamma[j] + beta[j])
+            grad_in[i, j] = (gij - x_hat[i, j] * mean_gx[j] - mean_g[j]) * scale[j]
+

@@ -2,6 +2,9 @@
 
 In training mode the passes are compiled loops (:mod:`bcekit.nn._norm_loops`) once Numba is
 loaded (a loss kernel loads it) and the input is C-contiguous; otherwise NumPy reductions.
+The compiled passes can apply a ReLU as well (:meth:`BatchNorm.forward_relu`), which
+:class:`~bcekit.nn.Sequential` uses for a BatchNorm followed by a ReLU: half the passes
+over memory forward.
 """
 
 from __future__ import annotations
@@ -126,29 +129,59 @@ class BatchNorm(Layer):
         running_var *= 1 - m
         running_var += (m * count / (count - 1)) * var
 
-    def _compiled_forward(self, x: np.ndarray, count: int) -> np.ndarray:
+    def _compiled_forward(self, x: np.ndarray, count: int, relu: bool = False) -> np.ndarray:
         x_hat, y = np.empty_like(x), np.empty_like(x)
         c = self.num_features
         mean, var, inv_std = _loops().batch_norm_forward(
             x.reshape(-1, c), self.weight.value, self.bias.value, self.eps,
-            x_hat.reshape(-1, c), y.reshape(-1, c),
+            x_hat.reshape(-1, c), y.reshape(-1, c), relu,
         )  # fmt: skip
         self._update_running(mean, var, count)
         self._x_hat, self._inv_std = x_hat, inv_std
         return y
+
+    def forward_relu(self, x: np.ndarray) -> np.ndarray | None:
+        """``ReLU().forward(self.forward(x))`` in one compiled pass, for training mode.
+
+        Returns None, having done nothing, where the compiled pass does not apply (eval
+        mode, Numba not loaded, ``x`` not C-contiguous): call the two layers then.
+        :meth:`backward_relu` is the backward pass of the pair. The results are those of
+        the two layers, bit for bit.
+        """
+        if not self.training:
+            return None
+        x = np.asarray(x, dtype=self.dtype)
+        count = x.size // self.num_features
+        if x.ndim < 2 or x.shape[-1] != self.num_features or count < 2:
+            return None
+        if not _compiled_applies(x):
+            return None
+        self._batch_stats = True
+        return self._compiled_forward(x, count, relu=True)
+
+    def backward_relu(self, grad_out: np.ndarray) -> np.ndarray:
+        """The backward pass of :meth:`forward_relu`: ``grad_out`` is ``∂L/∂ max(y, 0)``."""
+        return self._compiled_backward(grad_out, relu=True)
+
+    def _compiled_backward(self, grad_out: np.ndarray, relu: bool) -> np.ndarray:
+        x_hat, inv_std = self._x_hat, self._inv_std
+        check_grad_shape(grad_out, None if x_hat is None else x_hat.shape, self)
+        g = np.ascontiguousarray(grad_out, dtype=self.dtype)
+        c = self.num_features
+        grad_in = np.empty_like(g)
+        gamma = self.weight.value
+        _loops().batch_norm_backward(
+            g.reshape(-1, c), x_hat.reshape(-1, c), gamma * inv_std, gamma, self.bias.value,
+            relu, self.weight.grad, self.bias.grad, grad_in.reshape(-1, c),
+        )  # fmt: skip
+        return grad_in
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x_hat, inv_std = self._x_hat, self._inv_std
         check_grad_shape(grad_out, None if x_hat is None else x_hat.shape, self)
         g = np.asarray(grad_out, dtype=self.dtype)
         if self._batch_stats and _compiled_applies(g):
-            c = self.num_features
-            grad_in = np.empty_like(g)
-            _loops().batch_norm_backward(
-                g.reshape(-1, c), x_hat.reshape(-1, c), self.weight.value * inv_std,
-                self.weight.grad, self.bias.grad, grad_in.reshape(-1, c),
-            )  # fmt: skip
-            return grad_in
+            return self._compiled_backward(g, relu=False)
         axes = tuple(range(g.ndim - 1))
         sum_g = g.sum(axis=axes)
         sum_g_xhat = np.einsum(

@@ -10,11 +10,12 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from ._chain import DenseChain
-from .activations import ACTIVATIONS, get_activation
+from .activations import ACTIVATIONS, ReLU, get_activation
 from .base import Layer, positive_int
 from .dense import Dense, float_dtype
 from .init import as_generator
 from .memory import TRAINING_COPIES, require_memory
+from .normalization import BatchNorm
 from .regularization import Dropout
 
 
@@ -31,7 +32,9 @@ class Sequential(Layer):
     A chain of Dense layers with ReLU or no activations between them (:func:`mlp` with
     "relu" or "identity" and no dropout) runs as one step per Dense layer in each direction
     (:mod:`bcekit.nn._chain`: a compiled call once Numba is loaded, a few NumPy calls before);
-    the activation layers' own ``backward`` then needs their own ``forward`` first.
+    the activation layers' own ``backward`` then needs their own ``forward`` first. Likewise
+    a :class:`BatchNorm` followed by a :class:`ReLU` runs as one compiled pass in training
+    mode (:meth:`BatchNorm.forward_relu`, the same bits as the two layers).
 
     Parameters
     ----------
@@ -52,6 +55,13 @@ class Sequential(Layer):
             raise ValueError(f"all parameters must share one dtype; got {sorted(map(str, dtypes))}")
         self.dtype: np.dtype | None = dtypes.pop() if dtypes else None
         self._chain = DenseChain.of(self.layers)
+        # BatchNorm layers followed by a ReLU: run as one pass while training (forward_relu).
+        self._norm_relu = frozenset(
+            i
+            for i, (a, b) in enumerate(itertools.pairwise(self.layers))
+            if type(a) is BatchNorm and type(b) is ReLU
+        )
+        self._fused: frozenset[int] = frozenset()  # those the last forward pass fused
 
     def children(self) -> list[tuple[str, Layer]]:
         return [(str(i), layer) for i, layer in enumerate(self.layers)]
@@ -63,8 +73,21 @@ class Sequential(Layer):
             if chain.applies(x):
                 return chain.forward(x)
             chain.forget()
-        for layer in self.layers:
-            x = layer.forward(x)
+        if not self._norm_relu:
+            for layer in self.layers:
+                x = layer.forward(x)
+            return x
+        fused, i, layers = [], 0, self.layers
+        while i < len(layers):
+            y = layers[i].forward_relu(x) if i in self._norm_relu else None
+            if y is None:
+                x = layers[i].forward(x)
+                i += 1
+            else:
+                layers[i + 1]._shape = None  # the ReLU's own backward needs its own forward
+                x, i = y, i + 2
+                fused.append(i - 2)
+        self._fused = frozenset(fused)
         return x
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
@@ -74,9 +97,14 @@ class Sequential(Layer):
         """
         if self._chain is not None and self._chain.ready():
             return self._chain.backward(grad_out)
-        grad = grad_out
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad = self.layers[i].backward(grad)
+        grad, fused = grad_out, self._fused
+        i = len(self.layers) - 1
+        while i >= 0:
+            if i - 1 in fused:
+                i -= 1
+                grad = self.layers[i].backward_relu(grad)
+            else:
+                grad = self.layers[i].backward(grad)
             if grad is None:
                 if any(layer.parameters() for layer in self.layers[:i]):
                     raise RuntimeError(
@@ -84,6 +112,7 @@ class Sequential(Layer):
                         "parameters; only the first layer may skip it (input_grad=False)"
                     )
                 return None
+            i -= 1
         return grad
 
     def __len__(self) -> int:
