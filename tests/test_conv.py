@@ -288,19 +288,25 @@ def test_float32_benchmark_network_gradients_match_torch():
         np.testing.assert_allclose(c.params["bias"].grad, t.bias.grad.numpy(), atol=1e-5 * scale)
 
 
+# 700 bytes: blocks of rows; 1 MiB: blocks of whole images, which pad their own images.
+@pytest.mark.parametrize("block_bytes", [700, 1 << 20])
 @pytest.mark.parametrize(("k", "s", "padding", "h", "w"), [CONFIGS[0], CONFIGS[2], CONFIGS[5]])
-def test_blocks_on_two_threads_give_the_results_of_one(monkeypatch, k, s, padding, h, w):
+def test_blocks_on_two_threads_give_the_results_of_one(
+    monkeypatch, block_bytes, k, s, padding, h, w
+):
     """Split over two threads (as SegmentationNet trains), outputs and gradients stay the same."""
     x = np.random.default_rng(6).normal(size=(4, h, w, 2))
     serial = make_layer(k, s, padding, cin=2, cout=3)
     expected_out = serial.forward(x)
     g = np.random.default_rng(7).normal(size=expected_out.shape)
     expected_grad = serial.backward(g)
-    monkeypatch.setattr(conv, "BLOCK_BYTES", 700)
+    monkeypatch.setattr(conv, "BLOCK_BYTES", block_bytes)
     threaded = make_layer(k, s, padding, cin=2, cout=3)
     with block_threads(2):
         out = threaded.forward(x)
         grad = threaded.backward(g)
+        whole_images = all(len(rows) == 1 for _, rows in threaded._blocks(2))
+    assert whole_images == (block_bytes > 700)
     assert len(threaded._cols_bufs) == 2  # each thread filled its own column buffer
     np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-12)
