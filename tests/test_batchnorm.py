@@ -188,9 +188,7 @@ def test_non_contiguous_input_takes_the_numpy_pass(passes):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(4, 12, 12, 8), (23, 3), (7, 5, 5, 1)])
-def test_a_batchnorm_relu_pair_in_sequential_gives_the_bits_of_the_two_layers(
-    passes, dtype, shape
-):
+def test_a_batchnorm_relu_pair_in_sequential_gives_the_bits_of_the_two_layers(passes, dtype, shape):
     x = batch(shape).astype(dtype)
     g = batch(shape, seed=3).astype(dtype)
     g.reshape(-1)[::7] = 0.0

@@ -188,4 +188,3 @@ def batch_norm_backward(g, x_hat, scale, gamma, beta, relu, grad_gamma, grad_bet
             if relu:
                 gij = _masked(gij, x_hat[i, j] * gamma[j] + beta[j])
             grad_in[i, j] = (gij - x_hat[i, j] * mean_gx[j] - mean_g[j]) * scale[j]
-
