@@ -85,8 +85,8 @@ class Sequential(Layer):
                 i += 1
             else:
                 layers[i + 1]._shape = None  # the ReLU's own backward needs its own forward
+                fused.append(i)
                 x, i = y, i + 2
-                fused.append(i - 2)
         self._fused = frozenset(fused)
         return x
 
