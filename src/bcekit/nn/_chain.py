@@ -54,7 +54,8 @@ def runs_compiled_chain(model: Any) -> bool:
     """Whether ``model`` (a :class:`~bcekit.nn.Sequential`) has a Dense chain that runs the
     compiled loops now, whose products call SciPy's BLAS through Numba (see
     :func:`bcekit._threads.numba_blas_alone`)."""
-    return isinstance(getattr(model, "_chain", None), DenseChain) and bool(_compiled_loops())
+    # Numba first: until it loads (most steps of a short fit) that is one dictionary lookup.
+    return bool(_compiled_loops()) and isinstance(getattr(model, "_chain", None), DenseChain)
 
 
 def _numpy_forward(x: np.ndarray, dense: Dense, relu: ReLU | None) -> np.ndarray:

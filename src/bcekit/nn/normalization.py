@@ -161,18 +161,19 @@ class BatchNorm(Layer):
 
     def backward_relu(self, grad_out: np.ndarray) -> np.ndarray:
         """The backward pass of :meth:`forward_relu`: ``grad_out`` is ``∂L/∂ max(y, 0)``."""
-        return self._compiled_backward(grad_out, relu=True)
-
-    def _compiled_backward(self, grad_out: np.ndarray, relu: bool) -> np.ndarray:
-        x_hat, inv_std = self._x_hat, self._inv_std
+        x_hat = self._x_hat
         check_grad_shape(grad_out, None if x_hat is None else x_hat.shape, self)
-        g = np.ascontiguousarray(grad_out, dtype=self.dtype)
+        return self._compiled_backward(np.ascontiguousarray(grad_out, dtype=self.dtype), True)
+
+    def _compiled_backward(self, g: np.ndarray, relu: bool) -> np.ndarray:
+        """The compiled backward pass of a training forward pass, for a checked C-contiguous
+        ``g`` of the layer's dtype."""
         c = self.num_features
         grad_in = np.empty_like(g)
         gamma = self.weight.value
         _loops().batch_norm_backward(
-            g.reshape(-1, c), x_hat.reshape(-1, c), gamma * inv_std, gamma, self.bias.value,
-            relu, self.weight.grad, self.bias.grad, grad_in.reshape(-1, c),
+            g.reshape(-1, c), self._x_hat.reshape(-1, c), gamma * self._inv_std, gamma,
+            self.bias.value, relu, self.weight.grad, self.bias.grad, grad_in.reshape(-1, c),
         )  # fmt: skip
         return grad_in
 

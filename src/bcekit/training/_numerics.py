@@ -71,8 +71,8 @@ def batch_share(reduction: str, y: np.ndarray, weight: Any, mask: Any) -> float:
     first (softmax with probability rows) that counts each row once per class, a factor that
     is the same for every batch and cancels in the epoch mean.
     """
-    if weight is None and mask is None:
-        return 1.0 if reduction == "sum" else float(y.size)
+    if weight is None and mask is None:  # the common case, in one call
+        return denominator(reduction, y.shape, None, None)
     shape = y.shape
     for a in (weight, mask):
         if a is not None and a.size > math.prod(shape):

@@ -16,7 +16,6 @@ epoch's loss is :math:`\sum_b v_b D_b / \sum_b D_b` over its batches
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -106,7 +105,7 @@ def train_epoch(trainer: Trainer, data: Data, k: int, batch: int, sigint: Sigint
     # results are detected explicitly; the callbacks run under the caller's own state.
     with ExitStack() as held, np.errstate(all="ignore"):
         for b, (xb, yb, wb, mb) in enumerate(data.batches(batch, order), start=1):
-            if not guarded and "numba" in sys.modules and runs_compiled_chain(model):
+            if not guarded and runs_compiled_chain(model):
                 held.enter_context(numba_blas_alone())
                 guarded = True
             if per_batch is not None:
